@@ -1,0 +1,33 @@
+# The two entry points (see README): `make run` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+NPM_STAMP := node_modules/.zerofs-installed
+
+.PHONY: run test install bench lint typecheck clean
+
+# npm ci runs the `node` package's preinstall, which brings the pinned Node 24 that every
+# npm script runs on (never use --ignore-scripts or --omit=dev here: that drops back to the
+# system Node).
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(NPM_STAMP)
+
+# The embedded default: a local directory (./data unless ZEROFS_DATA_DIR is set).
+run: install
+	npm run --silent demo -- $${ZEROFS_DATA_DIR:-./data}
+
+test: install
+	npm test
+
+bench: install
+	npm run bench:engine
+
+lint: install
+	npm run lint
+
+typecheck: install
+	npm run typecheck
+
+clean:
+	rm -rf node_modules dist

@@ -1,0 +1,621 @@
+import type { Logger } from "pino";
+import type { Sealer } from "../crypto/sealer.ts";
+import { InjectedCrashError, PreconditionFailedError } from "../store/errors.ts";
+import type { ObjectStore } from "../store/object-store.ts";
+import { pickCompaction, runCompaction, type CompactionJob } from "./compactor.ts";
+import { compareKeys, type Entry } from "./entry.ts";
+import { CorruptObjectError, DbClosedError, FencedError } from "./errors.ts";
+import { collectGarbage, type GcResult } from "./gc.ts";
+import {
+  emptyManifest,
+  encodeManifest,
+  listManifestIds,
+  readLatestManifest,
+  tryWriteManifest,
+  type ManifestState,
+  type SortedRun,
+  type SstRef,
+} from "./manifest.ts";
+import { Memtable } from "./memtable.ts";
+import { mergeEntries, type EntrySource } from "./merge-iterator.ts";
+import { WAL_DIR, parseId, sstKey, walKey } from "./object-names.ts";
+import { BlockCache } from "./sst/block-cache.ts";
+import { SstBuilder } from "./sst/sst-builder.ts";
+import { SstReader } from "./sst/sst-reader.ts";
+import { encodeBatch, openWal, sealWal } from "./wal-format.ts";
+import { WalWriter } from "./wal-writer.ts";
+import type { WriteBatch } from "./write-batch.ts";
+
+/** Source of per-purpose sealers (the keyring): WAL, SST blocks and manifests use distinct subkeys. */
+export interface SealerSource {
+  sealer(purpose: string): Sealer;
+}
+
+export interface DbOptions {
+  /** Group-commit interval of the WAL (ms). */
+  flushIntervalMs: number;
+  /** Memtable size that triggers a flush to an L0 SST. */
+  memtableBytes: number;
+  /** Writes stall while this many frozen memtables wait to be flushed. */
+  maxImmutableMemtables: number;
+  /** A WAL object is closed early once its batches exceed this. */
+  walMaxSegmentBytes: number;
+  /** Target plaintext size of SST data blocks. */
+  sstBlockBytes: number;
+  /** Compaction splits output SSTs at this size. */
+  sstTargetBytes: number;
+  /** L0 SST count that triggers compaction into a sorted run. */
+  l0CompactionTrigger: number;
+  /** Number of similar-sized adjacent sorted runs merged together (size-tiered). */
+  runMergeWidth: number;
+  /** Runs count as similar when the biggest is at most this multiple of the smallest. */
+  runSizeRatio: number;
+  /** Run compaction in the background after flushes. */
+  autoCompact: boolean;
+  /** In-memory cache of decoded blocks and SST indexes. */
+  blockCacheBytes: number;
+  /** Blocks fetched ahead of a sequential scan. */
+  scanReadAhead: number;
+  /** How often garbage collection runs (0 = only on demand). */
+  gcIntervalMs: number;
+  /** Objects become garbage only once unreferenced and older than this. */
+  gcMinAgeMs: number;
+  logger?: Logger;
+}
+
+export const DEFAULT_DB_OPTIONS: DbOptions = {
+  flushIntervalMs: 100,
+  memtableBytes: 64 * 1024 * 1024,
+  maxImmutableMemtables: 2,
+  walMaxSegmentBytes: 8 * 1024 * 1024,
+  sstBlockBytes: 16 * 1024,
+  sstTargetBytes: 64 * 1024 * 1024,
+  l0CompactionTrigger: 4,
+  runMergeWidth: 4,
+  runSizeRatio: 4,
+  autoCompact: true,
+  blockCacheBytes: 256 * 1024 * 1024,
+  scanReadAhead: 4,
+  gcIntervalMs: 60_000,
+  gcMinAgeMs: 10 * 60_000,
+};
+
+export interface WriteOptions {
+  /** Resolve only once the batch is in a WAL object in the store (default true). */
+  awaitDurable?: boolean;
+}
+
+export interface DbStats {
+  walObjects: number;
+  walBytes: number;
+  sstObjects: number;
+  sstBytes: number;
+  compactions: number;
+  compactionBytes: number;
+  l0: number;
+  runs: number;
+  memtableBytes: number;
+  blockCache: { hits: number; misses: number };
+}
+
+/**
+ * A single-writer LSM key-value store kept in an object store (SlateDB-like).
+ *
+ * Writes: batch → memtable + WAL group commit; frozen memtables flush to L0 SSTs; a
+ * size-tiered compactor merges SSTs into sorted runs; GC removes unreferenced objects after a
+ * grace period. Ownership: opening bumps the writer epoch in a new manifest and fences the WAL,
+ * so an older writer's next durable write fails with FencedError.
+ */
+export class Db {
+  private readonly store: ObjectStore;
+  private readonly opts: DbOptions;
+  private readonly walSealer: Sealer;
+  private readonly sstSealer: Sealer;
+  private readonly manifestSealer: Sealer;
+  private readonly blockCache: BlockCache;
+  private readonly log: Logger | undefined;
+
+  private manifest: ManifestState;
+  private manifestId: number;
+  private active = new Memtable();
+  /** Frozen memtables waiting for their L0 flush, newest first. Replaced, never mutated. */
+  private imm: Memtable[] = [];
+  private lastSeq: number;
+  private nextSstId: number;
+  private nextRunId: number;
+  private wal!: WalWriter;
+
+  private readonly readers = new Map<string, Promise<SstReader>>();
+  /** Open scan snapshots (seq → count), so the memtable keeps what they can see. */
+  private readonly snapshots = new Map<number, number>();
+  /** SSTs in use by open scans; GC leaves them alone. */
+  private readonly pinned = new Map<string, number>();
+
+  private manifestLock: Promise<unknown> = Promise.resolve();
+  private flushChain: Promise<void> = Promise.resolve();
+  private compaction: Promise<void> | undefined;
+  private capacityWaiters: (() => void)[] = [];
+  private gcTimer: NodeJS.Timeout | undefined;
+  private gcRunning: Promise<GcResult> | undefined;
+  private closed = false;
+  private closing = false;
+  private failure: Error | undefined;
+  private lastOwnershipProof = Date.now();
+  private readonly counters = { sstObjects: 0, sstBytes: 0, compactions: 0, compactionBytes: 0 };
+
+  private constructor(store: ObjectStore, keys: SealerSource, opts: DbOptions, manifestId: number, manifest: ManifestState) {
+    this.store = store;
+    this.opts = opts;
+    this.walSealer = keys.sealer("lsm/wal");
+    this.sstSealer = keys.sealer("lsm/sst");
+    this.manifestSealer = keys.sealer("lsm/manifest");
+    this.blockCache = new BlockCache(opts.blockCacheBytes);
+    this.log = opts.logger;
+    this.manifestId = manifestId;
+    this.manifest = manifest;
+    this.lastSeq = manifest.lastFlushedSeq;
+    this.nextSstId = manifest.nextSstId;
+    this.nextRunId = manifest.nextRunId;
+  }
+
+  /**
+   * Opens (or creates) the database under the store root and takes ownership of it.
+   * Any previous writer is fenced: its next durable write fails.
+   */
+  static async open(store: ObjectStore, keys: SealerSource, options: Partial<DbOptions> = {}): Promise<Db> {
+    const opts: DbOptions = { ...DEFAULT_DB_OPTIONS, ...options };
+    const manifestSealer = keys.sealer("lsm/manifest");
+    for (let attempt = 0; ; attempt++) {
+      const latest = await readLatestManifest(store, manifestSealer);
+      const state: ManifestState = latest ? { ...latest.state, epoch: latest.state.epoch + 1 } : { ...emptyManifest(), epoch: 1 };
+      const id = latest ? latest.id + 1 : 1;
+      if (await tryWriteManifest(store, id, await encodeManifest(id, state, manifestSealer))) {
+        const db = new Db(store, keys, opts, id, state);
+        await db.recover();
+        return db;
+      }
+      // Another writer wrote manifest `id` between our read and write: start over.
+      if (attempt >= 20) throw new FencedError(`could not take ownership of ${store.description}: manifest ${id} keeps being taken by another writer`);
+    }
+  }
+
+  /** Replays WAL objects after the last flushed one, then fences the WAL at the next id. */
+  private async recover(): Promise<void> {
+    const ids: number[] = [];
+    for (const m of await this.store.list(WAL_DIR)) {
+      const id = parseId(WAL_DIR, m.key);
+      if (id !== undefined && id > this.manifest.walFlushedUpto) ids.push(id);
+    }
+    ids.sort((a, b) => a - b);
+    let expected = this.manifest.walFlushedUpto + 1;
+    for (const id of ids) {
+      if (id !== expected) {
+        throw new CorruptObjectError(walKey(expected), `missing WAL object (found ${walKey(id)} after ${walKey(expected - 1)}) in ${this.store.description}`);
+      }
+      await this.replayWal(id, await this.store.get(walKey(id)));
+      expected = id + 1;
+    }
+    // Fence: claim the next WAL id with an empty object. An older writer that raced us into
+    // that id has its batch replayed (it may have acknowledged it) and we try the next one.
+    let fenceId = expected;
+    const epoch = this.manifest.epoch;
+    for (;;) {
+      const key = walKey(fenceId);
+      const body = await sealWal(key, epoch, 0, [], 0, this.walSealer);
+      try {
+        await this.store.putIfAbsent(key, body);
+        break;
+      } catch (err) {
+        if (!(err instanceof PreconditionFailedError)) throw err;
+        const existing = await this.store.get(key);
+        if (existing.equals(body)) break;
+        await this.replayWal(fenceId, existing);
+        fenceId++;
+      }
+    }
+    this.wal = new WalWriter(this.store, this.walSealer, epoch, fenceId + 1, {
+      flushIntervalMs: this.opts.flushIntervalMs,
+      maxSegmentBytes: this.opts.walMaxSegmentBytes,
+      ownershipCheckMs: Math.max(1000, this.opts.gcMinAgeMs / 4),
+      verifyOwnership: () => this.verifyOwnership(),
+      onError: (err, ctx) => this.log?.warn({ err, objectKey: ctx.objectKey, attempt: ctx.attempt }, "WAL write failed; retrying"),
+    });
+    if (this.opts.gcIntervalMs > 0) {
+      this.gcTimer = setInterval(() => {
+        this.runGc().catch((err: unknown) => this.log?.warn({ err }, "garbage collection failed"));
+      }, this.opts.gcIntervalMs);
+      this.gcTimer.unref();
+    }
+    this.log?.info({ epoch, manifestId: this.manifestId, replayedWal: ids.length, lastSeq: this.lastSeq }, "database opened");
+  }
+
+  private async replayWal(id: number, data: Buffer): Promise<void> {
+    const contents = await openWal(walKey(id), data, this.walSealer);
+    for (const batch of contents.batches) {
+      for (const e of batch.entries) this.active.put(e.key, e.value, batch.seq, Infinity);
+      if (batch.seq > this.lastSeq) this.lastSeq = batch.seq;
+    }
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Applies a batch atomically. By default resolves once it is durable. */
+  async write(batch: WriteBatch, opts: WriteOptions = {}): Promise<void> {
+    this.checkOpen();
+    if (batch.isEmpty) return;
+    while (this.imm.length >= this.opts.maxImmutableMemtables) {
+      await new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
+      this.checkOpen();
+    }
+    const seq = ++this.lastSeq;
+    const minSnap = this.minSnapshot();
+    for (const op of batch.ops) this.active.put(op.key, op.value, seq, minSnap);
+    const { parts, bytes } = encodeBatch(seq, batch);
+    const durable = this.wal.append(parts, bytes);
+    if (this.active.approximateBytes >= this.opts.memtableBytes) this.freezeActive();
+    if (opts.awaitDurable !== false) await durable;
+  }
+
+  /** Makes every write so far durable (one shared WAL flush for concurrent callers). */
+  async flush(): Promise<void> {
+    this.checkOpen();
+    await this.wal.flush();
+  }
+
+  /** Forces the memtable into an L0 SST (tests, clean shutdown). */
+  async flushMemtable(): Promise<void> {
+    this.checkOpen();
+    if (!this.active.isEmpty) this.freezeActive();
+    await this.flushChain;
+    this.checkOpen();
+  }
+
+  private freezeActive(): void {
+    const m = this.active;
+    m.freeze();
+    this.active = new Memtable();
+    this.imm = [m, ...this.imm];
+    const walDone = this.wal.cut();
+    this.flushChain = this.flushChain.then(() => this.flushImmutable(m, walDone)).catch((err: unknown) => this.fail(err, "memtable flush failed"));
+  }
+
+  private async flushImmutable(m: Memtable, walDone: Promise<number>): Promise<void> {
+    if (this.failure) return;
+    const walUpto = await walDone;
+    const ref = await this.writeSst(m.entries());
+    await this.commitManifest((s) => {
+      if (ref) s.l0 = [ref, ...s.l0];
+      s.walFlushedUpto = walUpto;
+      s.lastFlushedSeq = Math.max(s.lastFlushedSeq, m.lastSeq);
+    });
+    this.imm = this.imm.filter((x) => x !== m);
+    for (const w of this.capacityWaiters.splice(0)) w();
+    this.log?.debug({ sst: ref?.key, entries: ref?.entryCount, walUpto }, "memtable flushed");
+    this.maybeCompact();
+  }
+
+  /** Builds and uploads one SST; returns undefined for no entries. */
+  private async writeSst(entries: Iterable<Entry>): Promise<SstRef | undefined> {
+    const key = sstKey(this.nextSstId++);
+    const builder = new SstBuilder(key, this.sstSealer, { blockSize: this.opts.sstBlockBytes });
+    for (const e of entries) builder.add(e.key, e.value);
+    if (builder.entryCount === 0) return undefined;
+    const { body, info } = await builder.finish();
+    await this.store.put(key, body);
+    this.counters.sstObjects++;
+    this.counters.sstBytes += body.length;
+    return { key, size: info.size, firstKey: info.firstKey, lastKey: info.lastKey, entryCount: info.entryCount };
+  }
+
+  /** Serialized manifest update; losing the put-if-absent means we were fenced. */
+  private commitManifest(mutate: (s: ManifestState) => void): Promise<void> {
+    const run = async (): Promise<void> => {
+      this.checkOpen(true);
+      const next: ManifestState = { ...this.manifest, l0: [...this.manifest.l0], runs: [...this.manifest.runs] };
+      mutate(next);
+      next.nextSstId = this.nextSstId;
+      next.nextRunId = this.nextRunId;
+      const id = this.manifestId + 1;
+      if (Date.now() - this.lastOwnershipProof > Math.max(1000, this.opts.gcMinAgeMs / 4)) await this.verifyOwnership();
+      const ok = await tryWriteManifest(this.store, id, await encodeManifest(id, next, this.manifestSealer));
+      if (!ok) {
+        const err = new FencedError(`manifest ${id} in ${this.store.description} was written by another writer (this writer's epoch ${this.manifest.epoch})`);
+        this.fail(err, "fenced");
+        throw err;
+      }
+      this.lastOwnershipProof = Date.now();
+      this.manifest = next;
+      this.manifestId = id;
+    };
+    const p = this.manifestLock.then(run);
+    this.manifestLock = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Fails with FencedError when a newer manifest than ours exists. */
+  private async verifyOwnership(): Promise<void> {
+    const ids = await listManifestIds(this.store);
+    const latest = ids[ids.length - 1] ?? 0;
+    if (latest > this.manifestId) {
+      const err = new FencedError(`manifest ${latest} in ${this.store.description} is newer than this writer's ${this.manifestId}`);
+      this.fail(err, "fenced");
+      throw err;
+    }
+    this.lastOwnershipProof = Date.now();
+  }
+
+  // ---------------------------------------------------------------- compaction
+
+  private maybeCompact(): void {
+    if (!this.opts.autoCompact || this.compaction || this.closing || this.failure) return;
+    const job = pickCompaction(this.manifest, this.opts);
+    if (!job) return;
+    this.compaction = this.compact(job)
+      .catch((err: unknown) => this.fail(err, "compaction failed"))
+      .finally(() => {
+        this.compaction = undefined;
+        this.maybeCompact();
+      });
+  }
+
+  /** Compacts everything into one sorted run (tests, maintenance). */
+  async compactAll(): Promise<void> {
+    this.checkOpen();
+    while (this.compaction) await this.compaction;
+    const m = this.manifest;
+    if (m.l0.length === 0 && m.runs.length <= 1) return;
+    const job: CompactionJob = { l0: [...m.l0], runIds: m.runs.map((r) => r.id), bottom: true };
+    this.compaction = this.compact(job).finally(() => {
+      this.compaction = undefined;
+    });
+    await this.compaction;
+  }
+
+  private async compact(job: CompactionJob): Promise<void> {
+    const runsById = new Map(this.manifest.runs.map((r) => [r.id, r]));
+    const inputRuns = job.runIds.map((id) => runsById.get(id)).filter((r): r is SortedRun => r !== undefined);
+    const inputs = [...job.l0, ...inputRuns.flatMap((r) => r.ssts)];
+    for (const ref of inputs) this.pin(ref.key);
+    try {
+      const sources: EntrySource[] = [
+        ...job.l0.map((ref) => this.sstSource(ref, undefined, undefined)),
+        ...inputRuns.map((run) => this.runSource(run, undefined, undefined)),
+      ];
+      const outputs = await runCompaction(mergeEntries(sources, job.bottom), {
+        targetBytes: this.opts.sstTargetBytes,
+        newBuilder: () => {
+          const key = sstKey(this.nextSstId++);
+          return new SstBuilder(key, this.sstSealer, { blockSize: this.opts.sstBlockBytes });
+        },
+        upload: async (key, body) => {
+          this.checkOpen(true);
+          await this.store.put(key, body);
+          this.counters.sstObjects++;
+          this.counters.sstBytes += body.length;
+          this.counters.compactionBytes += body.length;
+        },
+      });
+      const run: SortedRun = { id: this.nextRunId++, ssts: outputs };
+      const l0Keys = new Set(job.l0.map((r) => r.key));
+      const runIds = new Set(job.runIds);
+      await this.commitManifest((s) => {
+        s.l0 = s.l0.filter((r) => !l0Keys.has(r.key));
+        const firstIdx = s.runs.findIndex((r) => runIds.has(r.id));
+        const rest = s.runs.filter((r) => !runIds.has(r.id));
+        // L0 data is newer than every run; merged runs take the place of the newest input.
+        const at = job.runIds.length === 0 || firstIdx < 0 ? 0 : firstIdx;
+        if (run.ssts.length > 0) rest.splice(at, 0, run);
+        s.runs = rest;
+      });
+      this.counters.compactions++;
+      for (const ref of inputs) this.readers.delete(ref.key);
+      this.log?.debug({ inputs: inputs.length, outputs: outputs.length, run: run.id }, "compaction done");
+    } finally {
+      for (const ref of inputs) this.unpin(ref.key);
+    }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The newest value of `key`, or undefined when absent or deleted. */
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    this.checkOpen();
+    const hit = this.active.get(key);
+    if (hit) return hit.value ?? undefined;
+    for (const m of this.imm) {
+      const e = m.get(key);
+      if (e) return e.value ?? undefined;
+    }
+    const { l0, runs } = this.manifest;
+    for (const ref of l0) {
+      if (compareKeys(key, ref.firstKey) < 0 || compareKeys(key, ref.lastKey) > 0) continue;
+      const e = await this.sstGet(ref, key);
+      if (e) return e.value ?? undefined;
+    }
+    for (const run of runs) {
+      const ref = findInRun(run, key);
+      if (!ref) continue;
+      const e = await this.sstGet(ref, key);
+      if (e) return e.value ?? undefined;
+    }
+    return undefined;
+  }
+
+  private async sstGet(ref: SstRef, key: Buffer): Promise<Entry | undefined> {
+    const reader = await this.reader(ref);
+    if (!reader.mayContain(key)) return undefined;
+    return reader.get(key);
+  }
+
+  /**
+   * Entries with from ≤ key < to in key order, as of the moment of the call (a consistent
+   * snapshot: writes made while iterating are not seen). Tombstones are not returned.
+   */
+  async *scan(from?: Buffer, to?: Buffer): AsyncGenerator<Entry> {
+    this.checkOpen();
+    const snap = this.lastSeq;
+    const active = this.active;
+    const imm = this.imm;
+    const { l0, runs } = this.manifest;
+    const refs = [...l0, ...runs.flatMap((r) => r.ssts)];
+    this.snapshots.set(snap, (this.snapshots.get(snap) ?? 0) + 1);
+    for (const ref of refs) this.pin(ref.key);
+    try {
+      const sources: EntrySource[] = [
+        active.scan(from, to, snap),
+        ...imm.map((m) => m.scan(from, to, Number.MAX_SAFE_INTEGER)),
+        ...l0.filter((ref) => overlaps(ref, from, to)).map((ref) => this.sstSource(ref, from, to)),
+        ...runs.map((run) => this.runSource(run, from, to)),
+      ];
+      for await (const e of mergeEntries(sources, true)) {
+        this.checkOpen();
+        yield e;
+      }
+    } finally {
+      const n = this.snapshots.get(snap)! - 1;
+      if (n === 0) this.snapshots.delete(snap);
+      else this.snapshots.set(snap, n);
+      for (const ref of refs) this.unpin(ref.key);
+    }
+  }
+
+  private async *sstSource(ref: SstRef, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry> {
+    const reader = await this.reader(ref);
+    yield* reader.scan(from, to, { readAhead: this.opts.scanReadAhead });
+  }
+
+  private async *runSource(run: SortedRun, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry> {
+    let i = from === undefined ? 0 : run.ssts.findIndex((r) => compareKeys(r.lastKey, from) >= 0);
+    if (i < 0) return;
+    for (; i < run.ssts.length; i++) {
+      const ref = run.ssts[i]!;
+      if (to !== undefined && compareKeys(ref.firstKey, to) >= 0) return;
+      yield* this.sstSource(ref, from, to);
+    }
+  }
+
+  private reader(ref: SstRef): Promise<SstReader> {
+    let r = this.readers.get(ref.key);
+    if (!r) {
+      r = SstReader.open(this.store, { key: ref.key, size: ref.size }, this.sstSealer, this.blockCache);
+      this.readers.set(ref.key, r);
+      // A failed open must not stay cached: the next read retries (and reports) it.
+      r.catch(() => this.readers.delete(ref.key));
+    }
+    return r;
+  }
+
+  // ---------------------------------------------------------------- GC, stats, lifecycle
+
+  /** Deletes unreferenced SST, WAL and manifest objects older than gcMinAgeMs. */
+  runGc(now = Date.now()): Promise<GcResult> {
+    this.checkOpen();
+    this.gcRunning ??= collectGarbage(this.store, {
+      manifest: this.manifest,
+      manifestId: this.manifestId,
+      pinned: new Set(this.pinned.keys()),
+      minAgeMs: this.opts.gcMinAgeMs,
+      now,
+    }).finally(() => {
+      this.gcRunning = undefined;
+    });
+    return this.gcRunning;
+  }
+
+  stats(): DbStats {
+    const bc = this.blockCache.stats;
+    return {
+      walObjects: this.wal.stats.objects,
+      walBytes: this.wal.stats.bytes,
+      ...this.counters,
+      l0: this.manifest.l0.length,
+      runs: this.manifest.runs.length,
+      memtableBytes: this.active.approximateBytes + this.imm.reduce((n, m) => n + m.approximateBytes, 0),
+      blockCache: { hits: bc.hits, misses: bc.misses },
+    };
+  }
+
+  /** The committed manifest (tests and diagnostics). */
+  get currentManifest(): Readonly<ManifestState> {
+    return this.manifest;
+  }
+
+  get isFenced(): boolean {
+    return this.failure instanceof FencedError;
+  }
+
+  /** Makes everything durable, flushes the memtable, waits for background work, and closes. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closing = true;
+    try {
+      if (!this.failure) {
+        await this.wal.flush();
+        if (!this.active.isEmpty) this.freezeActive();
+        await this.flushChain;
+        await this.compaction;
+        await this.gcRunning;
+      }
+    } finally {
+      this.closed = true;
+      if (this.gcTimer) clearInterval(this.gcTimer);
+      this.wal.abort(new DbClosedError());
+      for (const w of this.capacityWaiters.splice(0)) w();
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  private fail(err: unknown, what: string): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (!this.failure) {
+      this.failure = e;
+      if (!(e instanceof InjectedCrashError)) this.log?.error({ err: e }, what);
+      this.wal.abort(e);
+      for (const w of this.capacityWaiters.splice(0)) w();
+    }
+  }
+
+  private checkOpen(allowClosing = false): void {
+    if (this.failure) throw this.failure;
+    if (this.closed && !allowClosing) throw new DbClosedError();
+    if (this.wal?.failed && !(this.wal.failed instanceof DbClosedError)) {
+      this.fail(this.wal.failed, "WAL failed");
+      throw this.wal.failed;
+    }
+  }
+
+  private minSnapshot(): number {
+    if (this.snapshots.size === 0) return Infinity;
+    let min = Infinity;
+    for (const s of this.snapshots.keys()) if (s < min) min = s;
+    return min;
+  }
+
+  private pin(key: string): void {
+    this.pinned.set(key, (this.pinned.get(key) ?? 0) + 1);
+  }
+
+  private unpin(key: string): void {
+    const n = (this.pinned.get(key) ?? 1) - 1;
+    if (n <= 0) this.pinned.delete(key);
+    else this.pinned.set(key, n);
+  }
+}
+
+function findInRun(run: SortedRun, key: Buffer): SstRef | undefined {
+  let lo = 0;
+  let hi = run.ssts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareKeys(run.ssts[mid]!.lastKey, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  const ref = run.ssts[lo];
+  return ref && compareKeys(ref.firstKey, key) <= 0 ? ref : undefined;
+}
+
+function overlaps(ref: SstRef, from: Buffer | undefined, to: Buffer | undefined): boolean {
+  if (from !== undefined && compareKeys(ref.lastKey, from) < 0) return false;
+  if (to !== undefined && compareKeys(ref.firstKey, to) >= 0) return false;
+  return true;
+}

@@ -1,0 +1,122 @@
+/**
+ * WAL object format (version 1). One object per group commit, named `wal/<20-digit id>`.
+ *
+ *   "ZWAL" | u8 version = 1 | sealed(body)
+ *
+ * The body is sealed (zstd + XChaCha20-Poly1305) with AAD = blockAad(objectKey, 0), so a WAL
+ * object cannot be replayed under another id. Body layout, all integers big-endian:
+ *
+ *   u64 writerEpoch | u32 batchCount | batch*
+ *   batch = u64 seq | u32 entryCount | entry*
+ *   entry = u8 kind (0 put, 1 delete) | u32 keyLen | u32 valueLen | key | value
+ *
+ * A batch is the unit of atomicity: it is inside one object or not at all.
+ */
+import type { Sealer } from "../crypto/sealer.ts";
+import { blockAad } from "../crypto/sealer.ts";
+import type { Entry } from "./entry.ts";
+import { CorruptObjectError } from "./errors.ts";
+import type { WriteBatch } from "./write-batch.ts";
+
+const MAGIC = Buffer.from("ZWAL", "latin1");
+const VERSION = 1;
+const ENTRY_HEADER = 9;
+
+export interface WalBatch {
+  seq: number;
+  entries: Entry[];
+}
+
+export interface WalContents {
+  epoch: number;
+  batches: WalBatch[];
+}
+
+/** Encodes a batch as a list of buffers (headers + the caller's key/value buffers, uncopied). */
+export function encodeBatch(seq: number, batch: WriteBatch): { parts: Buffer[]; bytes: number } {
+  const head = Buffer.allocUnsafe(12 + batch.ops.length * ENTRY_HEADER);
+  head.writeBigUInt64BE(BigInt(seq), 0);
+  head.writeUInt32BE(batch.ops.length, 8);
+  const parts: Buffer[] = [head.subarray(0, 12)];
+  let bytes = 12;
+  let off = 12;
+  for (const op of batch.ops) {
+    const h = head.subarray(off, off + ENTRY_HEADER);
+    h[0] = op.value === null ? 1 : 0;
+    h.writeUInt32BE(op.key.length, 1);
+    h.writeUInt32BE(op.value?.length ?? 0, 5);
+    off += ENTRY_HEADER;
+    parts.push(h, op.key);
+    bytes += ENTRY_HEADER + op.key.length;
+    if (op.value !== null && op.value.length > 0) {
+      parts.push(op.value);
+      bytes += op.value.length;
+    }
+  }
+  return { parts, bytes };
+}
+
+export async function sealWal(
+  objectKey: string,
+  epoch: number,
+  batchCount: number,
+  parts: Buffer[],
+  bytes: number,
+  sealer: Sealer,
+): Promise<Buffer> {
+  const head = Buffer.allocUnsafe(12);
+  head.writeBigUInt64BE(BigInt(epoch), 0);
+  head.writeUInt32BE(batchCount, 8);
+  const body = Buffer.concat([head, ...parts], 12 + bytes);
+  const sealed = await sealer.seal(body, blockAad(objectKey, 0));
+  const out = Buffer.allocUnsafe(5 + sealed.length);
+  MAGIC.copy(out, 0);
+  out[4] = VERSION;
+  sealed.copy(out, 5);
+  return out;
+}
+
+export async function openWal(objectKey: string, data: Buffer, sealer: Sealer): Promise<WalContents> {
+  if (data.length < 5 || !data.subarray(0, 4).equals(MAGIC)) {
+    throw new CorruptObjectError(objectKey, "not a WAL object (bad magic)");
+  }
+  if (data[4] !== VERSION) throw new CorruptObjectError(objectKey, `unsupported WAL format version ${data[4]}`);
+  let body: Buffer;
+  try {
+    body = await sealer.open(data.subarray(5), blockAad(objectKey, 0));
+  } catch (err) {
+    throw new CorruptObjectError(objectKey, "WAL body fails authentication (corrupt, truncated or wrong key)", { cause: err });
+  }
+  const fail = (what: string): never => {
+    throw new CorruptObjectError(objectKey, `WAL body malformed: ${what}`);
+  };
+  if (body.length < 12) fail("short header");
+  const epoch = Number(body.readBigUInt64BE(0));
+  const batchCount = body.readUInt32BE(8);
+  let off = 12;
+  const batches: WalBatch[] = [];
+  for (let b = 0; b < batchCount; b++) {
+    if (off + 12 > body.length) fail(`batch ${b} header past end`);
+    const seq = Number(body.readBigUInt64BE(off));
+    const count = body.readUInt32BE(off + 8);
+    off += 12;
+    const entries: Entry[] = [];
+    for (let i = 0; i < count; i++) {
+      if (off + ENTRY_HEADER > body.length) fail(`entry ${i} of batch ${b} past end`);
+      const kind = body[off]!;
+      const kl = body.readUInt32BE(off + 1);
+      const vl = body.readUInt32BE(off + 5);
+      off += ENTRY_HEADER;
+      if (kind > 1) fail(`entry kind ${kind}`);
+      if (off + kl + vl > body.length) fail(`entry ${i} of batch ${b} data past end`);
+      const key = body.subarray(off, off + kl);
+      off += kl;
+      const value = kind === 1 ? null : body.subarray(off, off + vl);
+      off += vl;
+      entries.push({ key, value });
+    }
+    batches.push({ seq, entries });
+  }
+  if (off !== body.length) fail(`${body.length - off} trailing bytes`);
+  return { epoch, batches };
+}

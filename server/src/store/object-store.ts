@@ -1,0 +1,48 @@
+/**
+ * The object store contract the LSM engine stands on.
+ *
+ * Keys are relative to the store's root (a local directory, or an S3 bucket + prefix) and
+ * use `/` as a folder separator. Callers never name an object like another object's folder
+ * (`x` beside `x/y`): POSIX-backed S3 servers cannot hold both.
+ *
+ * Every method throws an `ObjectStoreError` subclass carrying the operation and key.
+ */
+export interface ObjectMeta {
+  key: string;
+  size: number;
+  /** Opaque version tag; changes on every write of the key. Used by putIfMatch. */
+  etag: string;
+  lastModified: Date;
+}
+
+export interface ByteRange {
+  offset: number;
+  /** Number of bytes wanted. A range running past the end returns the bytes that exist. */
+  length: number;
+}
+
+export interface PutResult {
+  etag: string;
+}
+
+export interface ObjectStore {
+  /** Human-readable location used in errors and logs, e.g. `file:///var/db` or `s3://b/p`. */
+  readonly description: string;
+  /** Whole object, or a byte range of it. Throws ObjectNotFoundError. */
+  get(key: string, range?: ByteRange): Promise<Buffer>;
+  /** Unconditional overwrite. Atomic: readers see the old or the new body, never a mix. */
+  put(key: string, body: Uint8Array): Promise<PutResult>;
+  /** Creates the object only if no object has the key. Throws PreconditionFailedError. */
+  putIfAbsent(key: string, body: Uint8Array): Promise<PutResult>;
+  /** Replaces the object only if its current etag equals `etag`. Throws PreconditionFailedError
+   * (also when the object does not exist). */
+  putIfMatch(key: string, body: Uint8Array, etag: string): Promise<PutResult>;
+  /** Metadata, or null when absent. */
+  head(key: string): Promise<ObjectMeta | null>;
+  /** Every object whose key starts with `prefix`, sorted by key. */
+  list(prefix: string): Promise<ObjectMeta[]>;
+  /** Idempotent: deleting an absent key succeeds. */
+  delete(key: string): Promise<void>;
+  /** Releases sockets/handles. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,22 @@
+import { createHash } from "node:crypto";
+import { createBlockSealer } from "../../server/src/crypto/block-sealer.ts";
+import type { Sealer } from "../../server/src/crypto/sealer.ts";
+import type { SealerSource } from "../../server/src/lsm/db.ts";
+
+/**
+ * Per-purpose sealers from a fixed test secret, without Argon2 (which costs ~200 ms per
+ * open). Engine tests that are about keys use the real keyring instead.
+ */
+export function testKeys(secret = "zerofs-test-secret"): SealerSource {
+  const sealers = new Map<string, Sealer>();
+  return {
+    sealer(purpose: string): Sealer {
+      let s = sealers.get(purpose);
+      if (!s) {
+        s = createBlockSealer(createHash("sha256").update(`${secret}/${purpose}`).digest());
+        sealers.set(purpose, s);
+      }
+      return s;
+    },
+  };
+}
