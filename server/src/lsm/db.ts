@@ -360,7 +360,7 @@ export class Db {
 
   /** Compacts everything into one sorted run (tests, maintenance). */
   async compactAll(): Promise<void> {
-    this.checkOpen();
+    await this.flushMemtable();
     while (this.compaction) await this.compaction;
     const m = this.manifest;
     if (m.l0.length === 0 && m.runs.length <= 1) return;
