@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "dist/**", ".cache/**", "charts/**", "crds/**"] },
+  { ignores: ["node_modules/**", "dist/**", ".cache/**", "scratch/**", "charts/**", "crds/**"] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -251,7 +251,7 @@ export class Db {
     const minSnap = this.minSnapshot();
     for (const op of batch.ops) this.active.put(op.key, op.value, seq, minSnap);
     const { parts, bytes } = encodeBatch(seq, batch);
-    const durable = this.wal.append(parts, bytes);
+    const durable = this.wal.append(parts, bytes, opts.awaitDurable !== false);
     if (this.active.approximateBytes >= this.opts.memtableBytes) this.freezeActive();
     if (opts.awaitDurable !== false) await durable;
   }

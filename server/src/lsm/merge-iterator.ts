@@ -69,6 +69,6 @@ export async function* mergeEntries(sources: EntrySource[], dropTombstones: bool
       yield top.entry;
     }
   } finally {
-    await Promise.all(sources.map((s) => s.return?.()));
+    await Promise.all(sources.map(async (s) => { await s.return?.(); }));
   }
 }

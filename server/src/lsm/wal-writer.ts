@@ -81,14 +81,19 @@ export class WalWriter {
     return this.lastDurableId;
   }
 
-  /** Adds an encoded batch; the promise resolves once it is durable. */
-  append(parts: Buffer[], bytes: number): Promise<number> {
+  /**
+   * Adds an encoded batch; the promise resolves once it is durable. An `urgent` batch (someone
+   * waits for it) is uploaded as soon as the store is free instead of at the next interval:
+   * batches arriving while a PUT is in flight ride along in the next one (group commit).
+   */
+  append(parts: Buffer[], bytes: number, urgent = false): Promise<number> {
     if (this.failed) return Promise.reject(this.failed);
     const seg = this.current;
     for (const p of parts) seg.parts.push(p);
     seg.bytes += bytes;
     seg.batches++;
-    if (seg.bytes >= this.opts.maxSegmentBytes) this.closeCurrent(false);
+    if (seg.bytes >= this.opts.maxSegmentBytes || (urgent && !this.uploading)) this.closeCurrent(false);
+    else if (urgent) this.flushAfterUpload = true;
     else if (this.timer === undefined) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
@@ -134,6 +139,7 @@ export class WalWriter {
   }
 
   private inFlight: Promise<number> | undefined;
+  private flushAfterUpload = false;
 
   private closeCurrent(boundary: boolean): void {
     if (this.timer) {
@@ -180,6 +186,10 @@ export class WalWriter {
         this.stats.batches += seg.batches;
         seg.resolve(id);
         for (const m of merged) m.resolve(id);
+        if (this.flushAfterUpload && this.queue.length === 0) {
+          this.flushAfterUpload = false;
+          this.closeCurrent(false);
+        }
       }
     } finally {
       this.uploading = false;

@@ -14,7 +14,7 @@ import { testKeys } from "../../../test/support/test-keys.ts";
 
 export interface StoreFixture {
   store: ObjectStore;
-  cleanup(): Promise<void>;
+  cleanup: () => Promise<void>;
 }
 
 export interface EngineSuiteOptions {

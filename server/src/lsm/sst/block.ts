@@ -2,29 +2,12 @@
  * A decoded data block (see block-builder.ts for the layout). Decoding validates the whole
  * structure once and records, per entry, where its key and value live; afterwards every access
  * is a `subarray` of the decrypted plaintext (no copies), and `seek` is a binary search that
- * compares in place with Buffer.compare ranges.
+ * compares in place (compareRange).
  */
 import type { Entry } from "../entry.ts";
 import { KIND_PUT, KIND_TOMBSTONE } from "./block-builder.ts";
 import { FormatError } from "./errors.ts";
-import { ByteReader } from "./varint.ts";
-
-/**
- * Compares buf[start, end) with `key` like compareKeys. Keys are mostly short (tens of bytes),
- * where a JS loop beats Buffer#compare's range validation + native call several times over;
- * long keys still go native.
- */
-function compareRange(buf: Buffer, start: number, end: number, key: Uint8Array): number {
-  const la = end - start;
-  const lb = key.length;
-  const n = la < lb ? la : lb;
-  if (n > 64) return buf.compare(key, 0, lb, start, end);
-  for (let i = 0; i < n; i++) {
-    const d = buf[start + i]! - key[i]!;
-    if (d !== 0) return d;
-  }
-  return la - lb;
-}
+import { ByteReader, compareRange } from "./varint.ts";
 
 /** Approximate fixed JS overhead of a Block object, charged to the cache. */
 const BLOCK_OVERHEAD = 160;
@@ -51,6 +34,9 @@ export class Block {
 
   /** Decodes and fully validates a block's plaintext; throws FormatError on any inconsistency. */
   static decode(plain: Buffer): Block {
+    // A cached block must not pin a much larger shared allocation (e.g. a pooled slab) that
+    // its byteSize does not account for; sealers normally return exact buffers, so this rarely copies.
+    if (plain.buffer.byteLength > 2 * plain.length + 4096) plain = Buffer.from(plain);
     if (plain.length < 4) throw new FormatError(`block is ${plain.length} bytes, need >= 4`);
     const count = plain.readUInt32LE(plain.length - 4);
     if (count === 0) throw new FormatError("block has 0 entries");

@@ -8,7 +8,7 @@
  */
 import { compareKeys } from "../entry.ts";
 import { FormatError } from "./errors.ts";
-import { ByteReader, ByteWriter } from "./varint.ts";
+import { ByteReader, ByteWriter, compareBytes } from "./varint.ts";
 
 export interface IndexEntry {
   offset: number;
@@ -103,7 +103,7 @@ export class IndexBlock {
     let hi = keys.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareKeys(keys[mid]!, key) < 0) lo = mid + 1;
+      if (compareBytes(keys[mid]!, key) < 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;

@@ -9,11 +9,16 @@
  * further blocks whenever it yields, and finish() only waits for the tail of the chain.
  */
 import { blockAad, type Sealer } from "../../crypto/sealer.ts";
-import { compareKeys } from "../entry.ts";
 import { BlockBuilder, entryBlockBytes } from "./block-builder.ts";
 import { BloomFilterBuilder } from "./bloom-filter.ts";
 import { encodeFooter, FOOTER_SIZE } from "./footer.ts";
 import { encodeIndex, type IndexEntry } from "./index-block.ts";
+import { compareBytes } from "./varint.ts";
+
+function hexPreview(key: Uint8Array): string {
+  const hex = Buffer.from(key.buffer, key.byteOffset, Math.min(key.length, 48)).toString("hex");
+  return key.length > 48 ? `${hex}… (${key.length} bytes)` : hex;
+}
 
 export interface SstInfo {
   /** Object key the SST was sealed for (AAD); it must be stored under exactly this key. */
@@ -92,9 +97,9 @@ export class SstBuilder {
   /** Appends an entry; keys must be strictly ascending. `value === null` writes a tombstone. */
   add(key: Buffer, value: Buffer | null): void {
     if (this.finishing) throw new Error(`SstBuilder(${this.objectKey}): add() after finish()`);
-    if (this.prevKey !== null && compareKeys(key, this.prevKey) <= 0) {
+    if (this.prevKey !== null && compareBytes(key, this.prevKey) <= 0) {
       throw new Error(
-        `SstBuilder(${this.objectKey}): keys must be strictly ascending; got ${key.toString("hex")} after ${this.prevKey.toString("hex")}`,
+        `SstBuilder(${this.objectKey}): keys must be strictly ascending; got ${hexPreview(key)} after ${hexPreview(this.prevKey)}`,
       );
     }
     const bytes = entryBlockBytes(key, value);

@@ -18,6 +18,7 @@ import { BloomFilter } from "./bloom-filter.ts";
 import { FormatError, SstCorruptError } from "./errors.ts";
 import { decodeFooter, FOOTER_SIZE, type Footer } from "./footer.ts";
 import { IndexBlock } from "./index-block.ts";
+import { compareBytes } from "./varint.ts";
 
 /** Bytes read from the end of the object by open(); covers index + bloom of typical SSTs. */
 export const TAIL_READ_BYTES = 64 * 1024;
@@ -197,7 +198,7 @@ export class SstReader {
    */
   get(key: Buffer): Promise<Entry | undefined> {
     const index = this.index;
-    if (compareKeys(key, index.firstKey) < 0 || !this.handle.bloom.mayContain(key)) return NOT_FOUND;
+    if (compareBytes(key, index.firstKey) < 0 || !this.handle.bloom.mayContain(key)) return NOT_FOUND;
     const i = index.findBlock(key);
     if (i >= index.blockCount) return NOT_FOUND;
     const b = this.block(i);

@@ -1,6 +1,6 @@
 /**
- * Byte-level encoding helpers for the SST format: unsigned LEB128 varints and a bounds-checked
- * reader. Varints carry lengths and offsets, so they must hold any safe integer (objects and
+ * Byte-level helpers for the SST format: unsigned LEB128 varints, a bounds-checked reader, a
+ * growable writer, and fast in-place key comparison. Varints carry lengths and offsets, so they must hold any safe integer (objects and
  * offsets may exceed 2^32), which is why the arithmetic avoids 32-bit bit operators above 2^31.
  */
 import { FormatError } from "./errors.ts";
@@ -78,6 +78,28 @@ export class ByteReader {
     this.pos += n;
     return out;
   }
+}
+
+/**
+ * Compares buf[start, end) with `key` like compareKeys. Keys are mostly short (tens of bytes),
+ * where a JS loop beats Buffer#compare's range validation + native call several times over;
+ * long keys still go native.
+ */
+export function compareRange(buf: Uint8Array, start: number, end: number, key: Uint8Array): number {
+  const la = end - start;
+  const lb = key.length;
+  const n = la < lb ? la : lb;
+  if (n > 64) return Buffer.compare(buf.subarray(start, end), key);
+  for (let i = 0; i < n; i++) {
+    const d = buf[start + i]! - key[i]!;
+    if (d !== 0) return d;
+  }
+  return la - lb;
+}
+
+/** compareKeys for whole buffers, with compareRange's short-key fast path. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return compareRange(a, 0, a.length, b);
 }
 
 /** Append-only buffer that grows by doubling; used for the index and bloom plaintexts. */

@@ -1,0 +1,332 @@
+/**
+ * The embedded default store: each object is a file under a root directory, the key being its
+ * relative path. Writes go to `<root>/.tmp/` first and are published atomically (rename or
+ * link), with fsyncs so a published object survives power loss.
+ */
+import { randomBytes } from "node:crypto";
+import type { BigIntStats, Dirent } from "node:fs";
+import { link, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { inspect } from "node:util";
+import { ObjectNotFoundError, ObjectStoreError, PreconditionFailedError, type StoreOp } from "./errors.ts";
+import { KeyLocks } from "./local-lock.ts";
+import { RESERVED_TOP_LEVEL, assertValidKey, assertValidPrefix, assertValidRange, compareKeys } from "./keys.ts";
+import type { ByteRange, ObjectMeta, ObjectStore, PutResult } from "./object-store.ts";
+
+export interface LocalStoreOptions {
+  /** How long a write waits for another writer's per-key lock before failing. */
+  lockTimeoutMs?: number;
+}
+
+let lastStampUs = 0;
+/**
+ * Wall-clock time in microseconds, strictly increasing within this process. Stamped on every
+ * temp file as its mtime; see `etagOf` for why.
+ */
+function uniqueStampSeconds(): number {
+  const nowUs = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  lastStampUs = Math.max(nowUs, lastStampUs + 1);
+  return lastStampUs / 1e6;
+}
+
+/**
+ * etag = inode, mtime (ns) and size. A content hash would cost a full read on every head/list.
+ * Every write creates a fresh inode, but the kernel reuses freed inode numbers and stamps mtime
+ * from a coarse (jiffy) clock, so two quick writes could otherwise collide; we set mtime ourselves
+ * at microsecond precision, and two writes that reuse one inode are sequential (the first file
+ * must be gone first), so they cannot share a stamp unless the wall clock steps back.
+ */
+function etagOf(st: BigIntStats): string {
+  return `${st.ino}-${st.mtimeNs}-${st.size}`;
+}
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | null)?.code;
+}
+
+const NOT_THERE = new Set(["ENOENT", "ENOTDIR"]);
+
+export class LocalStore implements ObjectStore {
+  readonly description: string;
+  readonly root: string;
+  readonly #tmpDir: string;
+  readonly #locks: KeyLocks;
+  #dirsReady: Promise<void> | undefined;
+  #tmpCounter = 0;
+
+  constructor(root: string, options: LocalStoreOptions = {}) {
+    this.root = resolve(root);
+    this.description = `file://${this.root}`;
+    this.#tmpDir = join(this.root, RESERVED_TOP_LEVEL);
+    this.#locks = new KeyLocks(join(this.#tmpDir, "locks"), options.lockTimeoutMs ?? 10_000);
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Buffer> {
+    const path = this.#path("get", key);
+    if (range) assertValidRange(this.description, key, range);
+    let fh;
+    try {
+      fh = await open(path, "r");
+    } catch (err) {
+      throw this.#error("get", key, err);
+    }
+    try {
+      const st = await fh.stat();
+      // Opening a folder read-only succeeds on Linux; a folder is not an object.
+      if (!st.isFile()) throw new ObjectNotFoundError(this.description, "get", key);
+      if (!range) return await fh.readFile();
+      // Files are never modified in place (writes rename a new inode over), so size is stable.
+      const want = Math.max(0, Math.min(range.length, st.size - range.offset));
+      const buf = Buffer.alloc(want);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(buf, got, want - got, range.offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === want ? buf : buf.subarray(0, got);
+    } catch (err) {
+      throw this.#error("get", key, err);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async put(key: string, body: Uint8Array): Promise<PutResult> {
+    const path = this.#path("put", key);
+    const tmp = await this.#writeTemp("put", key, body);
+    try {
+      // The lock makes put linearizable with a concurrent putIfMatch's compare-and-rename.
+      await this.#locks.withLock(key, (m) => this.#error("put", key, null, m), () => this.#publish("put", key, tmp.path, path));
+      return { etag: tmp.etag };
+    } finally {
+      await unlinkQuiet(tmp.path);
+    }
+  }
+
+  async putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
+    const path = this.#path("putIfAbsent", key);
+    const tmp = await this.#writeTemp("putIfAbsent", key, body);
+    try {
+      await this.#mkdirFor("putIfAbsent", key, path);
+      try {
+        // link(2) fails with EEXIST if the name exists: the existence check and the publish are
+        // one atomic step, across processes too. No lock needed.
+        await link(tmp.path, path);
+      } catch (err) {
+        if (errCode(err) === "EEXIST") throw new PreconditionFailedError(this.description, "putIfAbsent", key, { cause: err });
+        throw this.#error("putIfAbsent", key, err, "publishing (link)");
+      }
+      await this.#fsyncDir("putIfAbsent", key, dirname(path));
+      return { etag: tmp.etag };
+    } finally {
+      await unlinkQuiet(tmp.path);
+    }
+  }
+
+  async putIfMatch(key: string, body: Uint8Array, etag: string): Promise<PutResult> {
+    const path = this.#path("putIfMatch", key);
+    // Written before taking the lock so the lock is held only for compare + rename.
+    const tmp = await this.#writeTemp("putIfMatch", key, body);
+    try {
+      await this.#locks.withLock(key, (m) => this.#error("putIfMatch", key, null, m), async () => {
+        const current = await this.#statObject("putIfMatch", key, path);
+        if (current === null || etagOf(current) !== etag) throw new PreconditionFailedError(this.description, "putIfMatch", key);
+        await this.#publish("putIfMatch", key, tmp.path, path);
+      });
+      return { etag: tmp.etag };
+    } finally {
+      await unlinkQuiet(tmp.path);
+    }
+  }
+
+  async head(key: string): Promise<ObjectMeta | null> {
+    const path = this.#path("head", key);
+    const st = await this.#statObject("head", key, path);
+    return st === null ? null : metaOf(key, st);
+  }
+
+  async list(prefix: string): Promise<ObjectMeta[]> {
+    assertValidPrefix(this.description, prefix);
+    // Walk only the folder the prefix names; its last segment filters that folder's entries.
+    const slash = prefix.lastIndexOf("/");
+    const dirKey = slash < 0 ? "" : prefix.slice(0, slash + 1);
+    const startDir = dirKey === "" ? this.root : join(this.root, ...dirKey.slice(0, -1).split("/"));
+    const out: ObjectMeta[] = [];
+    await this.#walk(startDir, dirKey, prefix.slice(slash + 1), out, prefix);
+    return out.sort((a, b) => compareKeys(a.key, b.key));
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.#path("delete", key);
+    await this.#locks.withLock(key, (m) => this.#error("delete", key, null, m), async () => {
+      try {
+        await unlink(path);
+      } catch (err) {
+        // EISDIR/EPERM: the key names a folder, i.e. no object; deleting it is a no-op.
+        if (NOT_THERE.has(errCode(err) ?? "") || errCode(err) === "EISDIR") return;
+        if (errCode(err) === "EPERM" && (await stat(path).catch(() => null))?.isDirectory()) return;
+        throw this.#error("delete", key, err);
+      }
+      await this.#fsyncDir("delete", key, dirname(path));
+    });
+  }
+
+  async close(): Promise<void> {}
+
+  /** Removes temp files older than `maxAgeMs` left by writers that crashed mid-write. */
+  async sweepStaleTemp(maxAgeMs = 3_600_000): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.#tmpDir);
+    } catch (err) {
+      if (NOT_THERE.has(errCode(err) ?? "")) return 0;
+      throw this.#error("delete", RESERVED_TOP_LEVEL, err, "sweeping temp files");
+    }
+    let removed = 0;
+    for (const name of names) {
+      if (!name.endsWith(".tmp")) continue;
+      const p = join(this.#tmpDir, name);
+      const st = await stat(p).catch(() => null);
+      if (st?.isFile() && Date.now() - st.mtimeMs > maxAgeMs && (await unlinkQuiet(p))) removed++;
+    }
+    return removed;
+  }
+
+  #path(op: StoreOp, key: string): string {
+    assertValidKey(this.description, op, key);
+    const path = join(this.root, ...key.split("/"));
+    // Validation already excludes '..' and absolute keys; this guards against a future change.
+    if (!path.startsWith(this.root + sep)) throw new ObjectStoreError(this.description, op, key, "invalid key: escapes the store root");
+    return path;
+  }
+
+  #error(op: StoreOp, key: string, err: unknown, context?: string): ObjectStoreError {
+    if (err instanceof ObjectStoreError) return err;
+    const code = errCode(err);
+    if ((op === "get" || op === "head") && (NOT_THERE.has(code ?? "") || code === "EISDIR")) {
+      return new ObjectNotFoundError(this.description, op, key, { cause: err });
+    }
+    const detail = err instanceof Error ? err.message : err === null ? "" : inspect(err);
+    const msg = [context, detail].filter((s) => s).join(": ");
+    return new ObjectStoreError(this.description, op, key, msg || "failed", err === null ? undefined : { cause: err });
+  }
+
+  async #ensureDirs(): Promise<void> {
+    this.#dirsReady ??= mkdir(this.#tmpDir, { recursive: true }).then(
+      () => undefined,
+      (err: unknown) => {
+        this.#dirsReady = undefined;
+        throw err;
+      },
+    );
+    return this.#dirsReady;
+  }
+
+  async #writeTemp(op: StoreOp, key: string, body: Uint8Array): Promise<{ path: string; etag: string }> {
+    try {
+      await this.#ensureDirs();
+    } catch (err) {
+      throw this.#error(op, key, err, `creating ${this.#tmpDir}`);
+    }
+    const path = join(this.#tmpDir, `${process.pid}-${++this.#tmpCounter}-${randomBytes(6).toString("hex")}.tmp`);
+    try {
+      const fh = await open(path, "wx", 0o644);
+      try {
+        await fh.writeFile(body);
+        const t = uniqueStampSeconds();
+        await fh.utimes(t, t);
+        await fh.sync();
+        return { path, etag: etagOf(await fh.stat({ bigint: true })) };
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      await unlinkQuiet(path);
+      throw this.#error(op, key, err, "writing temp file");
+    }
+  }
+
+  async #mkdirFor(op: StoreOp, key: string, path: string): Promise<void> {
+    try {
+      await mkdir(dirname(path), { recursive: true });
+    } catch (err) {
+      const why = errCode(err) === "EEXIST" || errCode(err) === "ENOTDIR" ? "a parent folder of the key is an object" : "creating parent folder";
+      throw this.#error(op, key, err, why);
+    }
+  }
+
+  async #publish(op: StoreOp, key: string, tmp: string, path: string): Promise<void> {
+    await this.#mkdirFor(op, key, path);
+    try {
+      await rename(tmp, path);
+    } catch (err) {
+      throw this.#error(op, key, err, errCode(err) === "EISDIR" ? "the key names a folder of other objects" : "publishing (rename)");
+    }
+    await this.#fsyncDir(op, key, dirname(path));
+  }
+
+  /** Makes the directory entry (the publish itself) durable, not just the file's bytes. */
+  async #fsyncDir(op: StoreOp, key: string, dir: string): Promise<void> {
+    try {
+      const fh = await open(dir, "r");
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      throw this.#error(op, key, err, `fsync of folder ${dir}`);
+    }
+  }
+
+  async #statObject(op: StoreOp, key: string, path: string): Promise<BigIntStats | null> {
+    try {
+      const st = await stat(path, { bigint: true });
+      return st.isFile() ? st : null;
+    } catch (err) {
+      if (NOT_THERE.has(errCode(err) ?? "")) return null;
+      throw this.#error(op, key, err);
+    }
+  }
+
+  async #walk(dir: string, keyPrefix: string, nameFilter: string, out: ObjectMeta[], prefix: string): Promise<void> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (NOT_THERE.has(errCode(err) ?? "")) return;
+      throw this.#error("list", prefix, err, `reading folder ${dir}`);
+    }
+    await Promise.all(
+      entries.map(async (e) => {
+        if (keyPrefix === "" && e.name === RESERVED_TOP_LEVEL) return;
+        if (!e.name.startsWith(nameFilter)) return;
+        const key = keyPrefix + e.name;
+        const p = join(dir, e.name);
+        if (e.isDirectory()) return this.#walk(p, key + "/", "", out, prefix);
+        if (!e.isFile()) return;
+        try {
+          out.push(metaOf(key, await stat(p, { bigint: true })));
+        } catch (err) {
+          // Deleted between readdir and stat: it is simply not part of this listing.
+          if (!NOT_THERE.has(errCode(err) ?? "")) throw this.#error("list", prefix, err, `stat ${p}`);
+        }
+      }),
+    );
+  }
+}
+
+function metaOf(key: string, st: BigIntStats): ObjectMeta {
+  return { key, size: Number(st.size), etag: etagOf(st), lastModified: new Date(Number(st.mtimeNs / 1_000_000n)) };
+}
+
+/** Best effort; returns whether a file was removed. */
+async function unlinkQuiet(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

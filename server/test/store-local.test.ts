@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, rm, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { pathToFileURL } from "node:url";
+import { createHash } from "node:crypto";
+import { ObjectStoreError, PreconditionFailedError } from "../src/store/errors.ts";
+import { openStore } from "../src/store/index.ts";
+import { LocalStore } from "../src/store/local-store.ts";
+import { storeConformance } from "./store-conformance.ts";
+
+const dirs: string[] = [];
+async function freshDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), "zerofs-local-store-"));
+  dirs.push(d);
+  return d;
+}
+after(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+storeConformance("LocalStore", async () => {
+  const dir = await freshDir();
+  return { store: new LocalStore(join(dir, "root")), cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
+
+const LOCAL_STORE_URL = pathToFileURL(join(import.meta.dirname, "../src/store/local-store.ts")).href;
+
+/**
+ * Runs `body` (an async function body with `store`, `id` and `startAt` in scope) in a separate
+ * Node process, started so that all children begin at `startAt`; resolves to its JSON output.
+ */
+function runChild(root: string, id: number, startAt: number, body: string): Promise<unknown> {
+  const code = `
+    import { LocalStore } from ${JSON.stringify(LOCAL_STORE_URL)};
+    const store = new LocalStore(${JSON.stringify(root)});
+    const id = ${id};
+    while (Date.now() < ${startAt}) {}
+    const out = await (async () => { ${body} })();
+    process.stdout.write(JSON.stringify(out));
+  `;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      if (code !== 0) reject(new Error(`child ${id} exited ${code}: ${stderr}`));
+      else resolve(JSON.parse(stdout));
+    });
+  });
+}
+
+describe("LocalStore specifics", () => {
+  it("putIfAbsent racing from 2 processes: exactly one wins each key", async () => {
+    const root = join(await freshDir(), "root");
+    const keys = 30;
+    const startAt = Date.now() + 2000; // both children are up by then
+    const body = `
+      const won = [];
+      for (let i = 0; i < ${keys}; i++) {
+        // One time slot per key, so the two processes attempt each key at the same moment.
+        while (Date.now() < ${startAt} + i * 20) {}
+        try { await store.putIfAbsent("race/" + i, Buffer.from("child-" + id)); won.push(i); }
+        catch (e) { if (e.name !== "PreconditionFailedError") throw e; }
+      }
+      return won;`;
+    const [a, b] = (await Promise.all([runChild(root, 1, startAt, body), runChild(root, 2, startAt, body)])) as [number[], number[]];
+    assert.equal(a.length + b.length, keys, `winners: ${JSON.stringify({ a, b })}`);
+    assert.deepEqual([...a, ...b].sort((x, y) => x - y), Array.from({ length: keys }, (_, i) => i));
+    const store = new LocalStore(root);
+    for (const i of a) assert.equal((await store.get(`race/${i}`)).toString(), "child-1");
+    for (const i of b) assert.equal((await store.get(`race/${i}`)).toString(), "child-2");
+  });
+
+  it("putIfMatch read-modify-write from 2 processes loses no update (cross-process lock)", async () => {
+    const root = join(await freshDir(), "root");
+    const store = new LocalStore(root);
+    await store.put("counter", Buffer.from("0"));
+    const perChild = 25;
+    const startAt = Date.now() + 2000;
+    const body = `
+      let conflicts = 0;
+      for (let done = 0; done < ${perChild}; ) {
+        const meta = await store.head("counter");
+        const n = Number((await store.get("counter")).toString());
+        try { await store.putIfMatch("counter", Buffer.from(String(n + 1)), meta.etag); done++; }
+        catch (e) { if (e.name !== "PreconditionFailedError") throw e; conflicts++; }
+      }
+      return conflicts;`;
+    await Promise.all([runChild(root, 1, startAt, body), runChild(root, 2, startAt, body)]);
+    assert.equal((await store.get("counter")).toString(), String(2 * perChild));
+  });
+
+  it("temp files and locks never show in list and are cleaned up", async () => {
+    const root = join(await freshDir(), "root");
+    const store = new LocalStore(root);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.put(`k/${i % 3}`, Buffer.from(`v${i}`))));
+    const { etag } = await store.put("x", Buffer.from("1"));
+    await store.putIfMatch("x", Buffer.from("2"), etag);
+    await assert.rejects(store.putIfAbsent("x", Buffer.from("3")), PreconditionFailedError);
+    await assert.rejects(store.putIfMatch("x", Buffer.from("3"), etag), PreconditionFailedError);
+    await store.delete("x");
+    assert.deepEqual(
+      (await store.list("")).map((m) => m.key),
+      ["k/0", "k/1", "k/2"],
+    );
+    const tmpEntries = (await readdir(join(root, ".tmp"))).filter((n) => n !== "locks");
+    assert.deepEqual(tmpEntries, []);
+    assert.deepEqual(await readdir(join(root, ".tmp", "locks")), []);
+    assert.deepEqual(await store.list(".t"), []);
+  });
+
+  it("etags differ for rapid rewrites of identical bytes (no inode/mtime reuse collision)", async () => {
+    const store = new LocalStore(join(await freshDir(), "root"));
+    const seen = new Set<string>();
+    for (let i = 0; i < 50; i++) seen.add((await store.put("same", Buffer.from("same bytes"))).etag);
+    assert.equal(seen.size, 50);
+  });
+
+  it("a lock left by a dead process is broken; one held by a live process is waited for", async () => {
+    const root = join(await freshDir(), "root");
+    const store = new LocalStore(root, { lockTimeoutMs: 300 });
+    const { etag } = await store.put("k", Buffer.from("1"));
+    const lockPath = join(root, ".tmp", "locks", `${createHash("sha256").update("k").digest("hex").slice(0, 40)}.lock`);
+    const { hostname } = await import("node:os");
+    const { readFile } = await import("node:fs/promises");
+    const boot = (await readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => "")).trim();
+    await mkdir(join(root, ".tmp", "locks"), { recursive: true });
+    // pid 2**22+1 is above Linux's pid_max limit, so it is certainly dead.
+    await writeFile(lockPath, JSON.stringify({ host: hostname(), boot, pid: 2 ** 22 + 1, start: "1", nonce: "x" }));
+    const r = await store.putIfMatch("k", Buffer.from("2"), etag);
+    assert.equal((await store.get("k")).toString(), "2");
+    // A live holder (this test process's parent) is respected until the timeout.
+    await writeFile(lockPath, JSON.stringify({ host: hostname(), boot, pid: process.ppid, start: "", nonce: "y" }));
+    await assert.rejects(store.putIfMatch("k", Buffer.from("3"), r.etag), (e: unknown) => {
+      assert.ok(e instanceof ObjectStoreError && !(e instanceof PreconditionFailedError));
+      assert.match(e.message, new RegExp(`timed out .* held by pid ${process.ppid}`));
+      return true;
+    });
+    assert.equal((await store.get("k")).toString(), "2");
+  });
+
+  it("get on a key that is a folder of other objects reports not found", async () => {
+    const store = new LocalStore(join(await freshDir(), "root"));
+    await store.put("dir/child", Buffer.from("x"));
+    await assert.rejects(store.get("dir"), { name: "ObjectNotFoundError" });
+    assert.equal(await store.head("dir"), null);
+    await store.delete("dir");
+    assert.equal((await store.get("dir/child")).toString(), "x");
+  });
+
+  it("openStore maps paths and file:// URLs to LocalStore and rejects unknown schemes", async () => {
+    const dir = await freshDir();
+    const a = openStore(dir);
+    assert.ok(a instanceof LocalStore);
+    assert.equal(a.description, `file://${dir}`);
+    const b = openStore(pathToFileURL(dir).href);
+    assert.ok(b instanceof LocalStore && b.root === dir);
+    assert.throws(() => openStore("gs://bucket/x"), /unsupported store URL scheme "gs:"/);
+    assert.throws(() => openStore("s3://bucket/x"), /S3 connection options/);
+    assert.throws(() => openStore(""), /empty/);
+  });
+});

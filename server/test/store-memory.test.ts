@@ -1,0 +1,4 @@
+import { MemoryStore } from "../src/store/memory-store.ts";
+import { storeConformance } from "./store-conformance.ts";
+
+storeConformance("MemoryStore", async () => ({ store: new MemoryStore(), cleanup: async () => {} }));
