@@ -15,7 +15,7 @@ install: $(NPM_STAMP)
 
 # The embedded default: a local directory (./data unless ZEROFS_DATA_DIR is set).
 run: install
-	npm run --silent demo -- $${ZEROFS_DATA_DIR:-./data}
+	ZEROFS_ENCRYPTION_PASSWORD="$${ZEROFS_ENCRYPTION_PASSWORD:-zerofs-demo-password}" npm run --silent demo -- "$${ZEROFS_DATA_DIR:-./data}"
 
 test: install
 	npm test

@@ -408,7 +408,10 @@ export class Db {
         s.runs = rest;
       });
       this.counters.compactions++;
-      for (const ref of inputs) this.readers.delete(ref.key);
+      for (const ref of inputs) {
+        this.readers.delete(ref.key);
+        this.blockCache.evictObject(ref.key);
+      }
       this.log?.debug({ inputs: inputs.length, outputs: outputs.length, run: run.id }, "compaction done");
     } finally {
       for (const ref of inputs) this.unpin(ref.key);

@@ -1,0 +1,56 @@
+import { openKeyring, type Keyring, type KeyringOptions } from "../crypto/keyring.ts";
+import { DiskCacheStore } from "../store/disk-cache-store.ts";
+import { openStore, type OpenStoreOptions } from "../store/index.ts";
+import type { ObjectStore } from "../store/object-store.ts";
+import { Db, type DbOptions } from "./db.ts";
+import { SST_DIR } from "./object-names.ts";
+
+/** Everything needed to open a volume's database, as the `zerofs` command derives it. */
+export interface DatabaseConfig {
+  /** `s3://bucket/prefix`, `file:///path` or a local directory path. */
+  url: string;
+  password: string;
+  store?: OpenStoreOptions;
+  /** On-disk cache of SST object ranges (SLATEDB_CACHE_DIR / SLATEDB_CACHE_SIZE_GB). */
+  cache?: { dir: string; maxBytes: number };
+  keyring?: KeyringOptions;
+  db?: Partial<DbOptions>;
+}
+
+export interface OpenDatabase {
+  db: Db;
+  keyring: Keyring;
+  store: ObjectStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens store → disk cache → keyring → engine. The keyring comes first so that a wrong
+ * password fails before anything is written (Db.open writes a manifest to take ownership).
+ */
+export async function openDatabase(cfg: DatabaseConfig): Promise<OpenDatabase> {
+  const base = openStore(cfg.url, cfg.store);
+  try {
+    const keyring = await openKeyring(base, cfg.password, cfg.keyring);
+    // Only SSTs are immutable and read repeatedly; WAL and manifests are read once at start.
+    const store = cfg.cache
+      ? await DiskCacheStore.open(base, { dir: cfg.cache.dir, maxBytes: cfg.cache.maxBytes, isCacheable: (k) => k.startsWith(SST_DIR) })
+      : base;
+    const db = await Db.open(store, keyring, cfg.db);
+    return {
+      db,
+      keyring,
+      store,
+      async close() {
+        try {
+          await db.close();
+        } finally {
+          await store.close();
+        }
+      },
+    };
+  } catch (err) {
+    await base.close().catch(() => undefined);
+    throw err;
+  }
+}
