@@ -134,6 +134,7 @@ export class Db {
   private manifestLock: Promise<unknown> = Promise.resolve();
   private flushChain: Promise<void> = Promise.resolve();
   private compaction: Promise<void> | undefined;
+  private compactionBackoffMs = 0;
   private capacityWaiters: (() => void)[] = [];
   private gcTimer: NodeJS.Timeout | undefined;
   private gcRunning: Promise<GcResult> | undefined;
@@ -282,12 +283,24 @@ export class Db {
   private async flushImmutable(m: Memtable, walDone: Promise<number>): Promise<void> {
     if (this.failure) return;
     const walUpto = await walDone;
-    const ref = await this.writeSst(m.entries());
-    await this.commitManifest((s) => {
-      if (ref) s.l0 = [ref, ...s.l0];
-      s.walFlushedUpto = walUpto;
-      s.lastFlushedSeq = Math.max(s.lastFlushedSeq, m.lastSeq);
-    });
+    let ref: SstRef | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        ref = await this.writeSst(m.entries());
+        await this.commitManifest((s) => {
+          if (ref) s.l0 = [ref, ...s.l0];
+          s.walFlushedUpto = walUpto;
+          s.lastFlushedSeq = Math.max(s.lastFlushedSeq, m.lastSeq);
+        });
+        break;
+      } catch (err) {
+        // The memtable's data is safe in the WAL; an unreachable store only delays the flush
+        // (writers stall once maxImmutableMemtables are waiting). Ownership loss is final.
+        if (isFatal(err) || this.failure || this.closed) throw err;
+        this.log?.warn({ err, attempt }, "memtable flush failed; retrying");
+        await sleep(Math.min(5000, 100 * 2 ** Math.min(attempt, 6)));
+      }
+    }
     this.imm = this.imm.filter((x) => x !== m);
     for (const w of this.capacityWaiters.splice(0)) w();
     this.log?.debug({ sst: ref?.key, entries: ref?.entryCount, walUpto }, "memtable flushed");
@@ -317,7 +330,21 @@ export class Db {
       next.nextRunId = this.nextRunId;
       const id = this.manifestId + 1;
       if (Date.now() - this.lastOwnershipProof > Math.max(1000, this.opts.gcMinAgeMs / 4)) await this.verifyOwnership();
-      const ok = await tryWriteManifest(this.store, id, await encodeManifest(id, next, this.manifestSealer));
+      const body = await encodeManifest(id, next, this.manifestSealer);
+      let ok: boolean;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          ok = await tryWriteManifest(this.store, id, body);
+          break;
+        } catch (err) {
+          // The put may or may not have landed; retrying the same bytes at the same id
+          // settles it (identical bytes found = ours), where a new body would look like a
+          // rival writer.
+          if (isFatal(err) || this.failure) throw err;
+          this.log?.warn({ err, attempt, manifestId: id }, "manifest write failed; retrying");
+          await sleep(Math.min(5000, 50 * 2 ** Math.min(attempt, 7)));
+        }
+      }
       if (!ok) {
         const err = new FencedError(`manifest ${id} in ${this.store.description} was written by another writer (this writer's epoch ${this.manifest.epoch})`);
         this.fail(err, "fenced");
@@ -351,7 +378,18 @@ export class Db {
     const job = pickCompaction(this.manifest, this.opts);
     if (!job) return;
     this.compaction = this.compact(job)
-      .catch((err: unknown) => this.fail(err, "compaction failed"))
+      .then(
+        () => {
+          this.compactionBackoffMs = 0;
+        },
+        async (err: unknown) => {
+          if (isFatal(err)) return this.fail(err, "compaction failed");
+          // Inputs stay in place; try again later rather than hammer a failing store.
+          this.compactionBackoffMs = Math.min(30_000, Math.max(200, this.compactionBackoffMs * 2));
+          this.log?.warn({ err, retryInMs: this.compactionBackoffMs }, "compaction failed; will retry");
+          await sleep(this.compactionBackoffMs);
+        },
+      )
       .finally(() => {
         this.compaction = undefined;
         this.maybeCompact();
@@ -604,6 +642,13 @@ export class Db {
     else this.pinned.set(key, n);
   }
 }
+
+/** Errors after which this writer must stop: another writer owns the store, or (tests) it died. */
+function isFatal(err: unknown): boolean {
+  return err instanceof FencedError || err instanceof InjectedCrashError || err instanceof DbClosedError;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function findInRun(run: SortedRun, key: Buffer): SstRef | undefined {
   let lo = 0;
