@@ -1,3 +1,5 @@
+import { CorruptObjectError } from "../errors.ts";
+
 /**
  * An SST object failed validation: wrong magic/version, footer checksum mismatch, offsets that
  * do not fit the object, a short read (truncated object), a block that fails authentication
@@ -5,12 +7,10 @@
  * inconsistent. The message always names the object key and what was wrong; reading never
  * falls back to "probably fine" data.
  */
-export class SstCorruptError extends Error {
-  readonly objectKey: string;
+export class SstCorruptError extends CorruptObjectError {
   constructor(objectKey: string, detail: string, options?: { cause?: unknown }) {
-    super(`SST ${JSON.stringify(objectKey)}: ${detail}`, options);
+    super(objectKey, `SST ${detail}`, options);
     this.name = "SstCorruptError";
-    this.objectKey = objectKey;
   }
 }
 
