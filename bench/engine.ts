@@ -57,6 +57,17 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
+/**
+ * Distinct incompressible values: slices of a random pool larger than zstd's window, so the
+ * bytes-per-user-byte and MiB/s figures are not flattered by repeated values compressing away.
+ */
+const POOL = randomBytes(80 * 2 ** 20);
+const valueAt = (i: number, size: number): Buffer => {
+  const slots = Math.floor(POOL.length / size) - 1;
+  const off = (i % slots) * size + (i % 61);
+  return POOL.subarray(off, off + size);
+};
+
 const fmt = (n: number, d = 0): string => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
 
 interface Row {
@@ -79,11 +90,10 @@ async function benchStore(label: string, makeStore: () => Promise<{ store: Objec
     const db = await Db.open(store, keys(), opts);
     const n = Math.round(300_000 * scale);
     const ids = order === "sequential" ? Array.from({ length: n }, (_, i) => i) : shuffle(n);
-    const value = randomBytes(100);
     const t0 = performance.now();
     for (let i = 0; i < n; i += 100) {
       const b = new WriteBatch();
-      for (let j = i; j < Math.min(n, i + 100); j++) b.put(key(ids[j]!), value);
+      for (let j = i; j < Math.min(n, i + 100); j++) b.put(key(ids[j]!), valueAt(j, 100));
       await db.write(b, { awaitDurable: false });
     }
     await db.flush();
@@ -102,9 +112,8 @@ async function benchStore(label: string, makeStore: () => Promise<{ store: Objec
     const { store, cleanup } = await makeStore();
     const db = await Db.open(store, keys(), opts);
     const n = Math.round(100_000 * scale);
-    const value = randomBytes(100);
     let t0 = performance.now();
-    for (let i = 0; i < n; i++) await db.write(new WriteBatch().put(key(i), value), { awaitDurable: false });
+    for (let i = 0; i < n; i++) await db.write(new WriteBatch().put(key(i), valueAt(i, 100)), { awaitDurable: false });
     await db.flush();
     row(`put 100 B single (async durability)`, `${fmt(n / ((performance.now() - t0) / 1000))} puts/s`);
 
@@ -117,7 +126,7 @@ async function benchStore(label: string, makeStore: () => Promise<{ store: Objec
       Array.from({ length: writers }, async (_, w) => {
         for (let i = 0; i < per; i++) {
           const s = performance.now();
-          await db.write(new WriteBatch().put(key(n + w * per + i), value));
+          await db.write(new WriteBatch().put(key(n + w * per + i), valueAt(w * per + i, 100)));
           lat.push(performance.now() - s);
         }
       }),
@@ -135,18 +144,17 @@ async function benchStore(label: string, makeStore: () => Promise<{ store: Objec
     const store = new CountingStore(inner);
     const db = await Db.open(store, keys(), opts);
     const n = Math.round(2048 * scale);
-    const value = randomBytes(65536);
     let t0 = performance.now();
     for (let i = 0; i < n; i += 16) {
       const b = new WriteBatch();
-      for (let j = i; j < Math.min(n, i + 16); j++) b.put(key(j), value);
+      for (let j = i; j < Math.min(n, i + 16); j++) b.put(key(j), valueAt(j, 65536));
       await db.write(b, { awaitDurable: false });
     }
     await db.flush();
     let secs = (performance.now() - t0) / 1000;
     row(`put 64 KiB batched x16`, `${fmt(n / secs)} puts/s, ${fmt((n * 65536) / 2 ** 20 / secs, 1)} MiB/s`);
     t0 = performance.now();
-    for (let i = 0; i < n; i++) await db.write(new WriteBatch().put(key(n + i), value), { awaitDurable: false });
+    for (let i = 0; i < n; i++) await db.write(new WriteBatch().put(key(n + i), valueAt(n + i, 65536)), { awaitDurable: false });
     await db.flush();
     secs = (performance.now() - t0) / 1000;
     row(`put 64 KiB single`, `${fmt(n / secs)} puts/s, ${fmt((n * 65536) / 2 ** 20 / secs, 1)} MiB/s`);
@@ -162,11 +170,10 @@ async function benchStore(label: string, makeStore: () => Promise<{ store: Objec
     const { store, cleanup } = await makeStore();
     const k = keys();
     const n = Math.round(200_000 * scale);
-    const value = randomBytes(100);
     let db = await Db.open(store, k, opts);
     for (let i = 0; i < n; i += 500) {
       const b = new WriteBatch();
-      for (let j = i; j < Math.min(n, i + 500); j++) b.put(key(j), value);
+      for (let j = i; j < Math.min(n, i + 500); j++) b.put(key(j), valueAt(j, 100));
       await db.write(b, { awaitDurable: false });
     }
     await db.compactAll();

@@ -24,13 +24,19 @@ import type { ByteRange, ObjectStore } from "../src/store/object-store.ts";
  */
 function testSealer(): Sealer {
   const key = randomBytes(32);
+  const sealNow = (plain: Uint8Array, aad: Uint8Array): Buffer => {
+    const nonce = randomBytes(12);
+    const c = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
+    c.setAAD(aad, { plaintextLength: plain.length });
+    const ct = Buffer.concat([c.update(plain), c.final()]);
+    return Buffer.concat([nonce, ct, c.getAuthTag()]);
+  };
   return {
     async seal(plain, aad) {
-      const nonce = randomBytes(12);
-      const c = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
-      c.setAAD(aad, { plaintextLength: plain.length });
-      const ct = Buffer.concat([c.update(plain), c.final()]);
-      return Buffer.concat([nonce, ct, c.getAuthTag()]);
+      return sealNow(plain, aad);
+    },
+    async prepare(plain) {
+      return { sealParts: (aad) => [sealNow(plain, aad)] };
     },
     async open(sealed, aad) {
       if (sealed.length < 28) throw new SealError(`sealed block too short (${sealed.length} bytes)`);
@@ -227,7 +233,11 @@ describe("SstBuilder", () => {
     assert.ok(Math.abs(est - body.length) / body.length < 0.05, `estimate ${est} vs ${body.length}`);
   });
   test("sealing failures surface from finish()", async () => {
-    const failing: Sealer = { seal: () => Promise.reject(new Error("boom")), open: (s, a) => sealer.open(s, a) };
+    const failing: Sealer = {
+      seal: () => Promise.reject(new Error("boom")),
+      prepare: () => Promise.reject(new Error("boom")),
+      open: (s, a) => sealer.open(s, a),
+    };
     const b = new SstBuilder(nextKey(), failing, { blockSize: 64 });
     for (const [k, v] of sequential(50)) b.add(k, v);
     await assert.rejects(b.finish(), /sealing the region at offset 0 failed/);

@@ -21,8 +21,8 @@
  */
 import { randomFillSync } from "node:crypto";
 import { compress, decompress } from "@mongodb-js/zstd";
-import { SealError, type Sealer } from "./sealer.ts";
-import { XCHACHA_KEY_BYTES, XCHACHA_NONCE_BYTES, XCHACHA_TAG_BYTES, xchachaOpen, xchachaSeal } from "./xchacha.ts";
+import { SealError, type PreparedBlock, type Sealer } from "./sealer.ts";
+import { XCHACHA_KEY_BYTES, XCHACHA_NONCE_BYTES, XCHACHA_TAG_BYTES, xchachaOpen, xchachaSealParts } from "./xchacha.ts";
 
 export const SEAL_VERSION = 1;
 const FLAG_ZSTD = 0x01;
@@ -63,6 +63,11 @@ export function createBlockSealer(key: Uint8Array, opts: BlockSealerOptions = {}
 
   return {
     async seal(plain: Uint8Array, aad: Uint8Array): Promise<Buffer> {
+      const parts = (await this.prepare(plain)).sealParts(aad);
+      return Buffer.concat(parts, parts.reduce((n, p) => n + p.length, 0));
+    },
+
+    async prepare(plain: Uint8Array): Promise<PreparedBlock> {
       let body: Uint8Array = plain;
       let flags = 0;
       if (tryCompress && plain.length >= MIN_COMPRESS_BYTES) {
@@ -72,12 +77,16 @@ export function createBlockSealer(key: Uint8Array, opts: BlockSealerOptions = {}
           flags = FLAG_ZSTD;
         }
       }
-      // prefix = header ‖ nonce; xchachaSeal writes prefix ‖ ciphertext ‖ tag in one allocation.
-      const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
-      prefix[0] = SEAL_VERSION;
-      prefix[1] = flags;
-      randomFillSync(prefix, HEADER_BYTES, XCHACHA_NONCE_BYTES);
-      return xchachaSeal(k, prefix.subarray(HEADER_BYTES), body, aeadAad(prefix, aad), prefix);
+      return {
+        sealParts(aad: Uint8Array): Buffer[] {
+          // prefix = header ‖ nonce, followed by ciphertext ‖ tag.
+          const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
+          prefix[0] = SEAL_VERSION;
+          prefix[1] = flags;
+          randomFillSync(prefix, HEADER_BYTES, XCHACHA_NONCE_BYTES);
+          return xchachaSealParts(k, prefix.subarray(HEADER_BYTES), body, aeadAad(prefix, aad), prefix);
+        },
+      };
     },
 
     async open(sealed: Uint8Array, aad: Uint8Array): Promise<Buffer> {

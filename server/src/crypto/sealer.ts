@@ -6,8 +6,20 @@
 export interface Sealer {
   /** Returns a self-describing sealed buffer (format version byte, nonce, ciphertext, tag). */
   seal(plain: Uint8Array, aad: Uint8Array): Promise<Buffer>;
+  /**
+   * Two-stage seal for writers whose AAD is known only later (an SST block's offset depends on
+   * the sealed sizes of the blocks before it): the slow part (compression) starts now and runs
+   * concurrently with other blocks; the returned block is encrypted synchronously once its AAD
+   * is known. `Buffer.concat((await prepare(p)).sealParts(aad))` is the same format as
+   * `seal(p, aad)`; the parts let an object assembled from many blocks copy each byte once.
+   */
+  prepare(plain: Uint8Array): Promise<PreparedBlock>;
   /** Authenticates and decrypts; throws SealError (naming nothing secret) on any mismatch. */
   open(sealed: Uint8Array, aad: Uint8Array): Promise<Buffer>;
+}
+
+export interface PreparedBlock {
+  sealParts(aad: Uint8Array): Buffer[];
 }
 
 export class SealError extends Error {

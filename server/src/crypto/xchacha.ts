@@ -48,6 +48,15 @@ function deriveSubkey(key: Uint8Array, nonce: Uint8Array): { subkey: Buffer; non
  * `prefix` lets a caller put its own header in front without another copy of the body.
  */
 export function xchachaSeal(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array, prefix?: Uint8Array): Buffer {
+  const parts = xchachaSealParts(key, nonce, plain, aad, prefix);
+  return Buffer.concat(parts, parts.reduce((n, p) => n + p.length, 0));
+}
+
+/**
+ * The same bytes as xchachaSeal, as pieces: callers that assemble a larger object from many
+ * sealed blocks (SSTs, WAL objects) copy each byte once into the final buffer instead of twice.
+ */
+export function xchachaSealParts(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array, prefix?: Uint8Array): Buffer[] {
   const { subkey, nonce12 } = deriveSubkey(key, nonce);
   const cipher = createCipheriv("chacha20-poly1305", subkey, nonce12, { authTagLength: XCHACHA_TAG_BYTES });
   subkey.fill(0); // OpenSSL holds its own copy of the key schedule
@@ -55,8 +64,9 @@ export function xchachaSeal(key: Uint8Array, nonce: Uint8Array, plain: Uint8Arra
   const body = cipher.update(plain);
   const tail = cipher.final(); // empty for a stream cipher, but part of the API contract
   const tag = cipher.getAuthTag();
-  const parts = prefix ? [prefix, body, tail, tag] : [body, tail, tag];
-  return Buffer.concat(parts, (prefix?.length ?? 0) + body.length + tail.length + tag.length);
+  const parts: Buffer[] = [body, tail, tag];
+  if (prefix) parts.unshift(Buffer.isBuffer(prefix) ? prefix : Buffer.from(prefix.buffer, prefix.byteOffset, prefix.byteLength));
+  return parts;
 }
 
 /** Authenticates and decrypts `ciphertext ‖ tag`; throws SealError when anything was altered. */

@@ -20,6 +20,7 @@ import type { WriteBatch } from "./write-batch.ts";
 
 const MAGIC = Buffer.from("ZWAL", "latin1");
 const VERSION = 1;
+const HEADER = Buffer.concat([MAGIC, Buffer.of(VERSION)]);
 const ENTRY_HEADER = 9;
 
 export interface WalBatch {
@@ -68,12 +69,8 @@ export async function sealWal(
   head.writeBigUInt64BE(BigInt(epoch), 0);
   head.writeUInt32BE(batchCount, 8);
   const body = Buffer.concat([head, ...parts], 12 + bytes);
-  const sealed = await sealer.seal(body, blockAad(objectKey, 0));
-  const out = Buffer.allocUnsafe(5 + sealed.length);
-  MAGIC.copy(out, 0);
-  out[4] = VERSION;
-  sealed.copy(out, 5);
-  return out;
+  const sealed = (await sealer.prepare(body)).sealParts(blockAad(objectKey, 0));
+  return Buffer.concat([HEADER, ...sealed], HEADER.length + sealed.reduce((n, p) => n + p.length, 0));
 }
 
 export async function openWal(objectKey: string, data: Buffer, sealer: Sealer): Promise<WalContents> {

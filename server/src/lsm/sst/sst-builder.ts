@@ -124,17 +124,26 @@ export class SstBuilder {
   }
 
   private enqueueSeal(plain: Buffer): void {
+    // Compression starts at once on the thread pool, so blocks compress in parallel; the
+    // encryption binds the block's offset, known only once earlier blocks are sealed, so it
+    // runs in block order (it is fast and synchronous).
+    const prepared = this.sealer.prepare(plain);
+    prepared.catch(() => {});
     this.sealChain = this.sealChain.then(async () => {
       const offset = this.sealedBytes;
-      let sealed: Buffer;
+      let sealed: Buffer[];
       try {
-        sealed = await this.sealer.seal(plain, blockAad(this.objectKey, offset));
+        sealed = (await prepared).sealParts(blockAad(this.objectKey, offset));
       } catch (err) {
         throw new Error(`SstBuilder(${this.objectKey}): sealing the region at offset ${offset} failed`, { cause: err });
       }
-      this.sealedParts.push(sealed);
-      this.sealedLengths.push(sealed.length);
-      this.sealedBytes += sealed.length;
+      let length = 0;
+      for (const part of sealed) {
+        this.sealedParts.push(part);
+        length += part.length;
+      }
+      this.sealedLengths.push(length);
+      this.sealedBytes += length;
     });
     // A failure is reported by finish(); until then keep it from becoming an unhandled rejection.
     this.sealChain.catch(() => {});
