@@ -305,7 +305,7 @@ export function engineSuite(name: string, makeStore: () => Promise<StoreFixture>
         await again.close();
       }));
 
-    it("a corrupt WAL object or a missing SST is reported by object name", () =>
+    it("a corrupt WAL object, a missing SST or a truncated manifest is reported by object name", () =>
       withStore(async (store) => {
         const db = await Db.open(store, testKeys(), SMALL);
         await db.write(new WriteBatch().put(k("x"), k("y")));
@@ -332,6 +332,12 @@ export function engineSuite(name: string, makeStore: () => Promise<StoreFixture>
         await store.delete(ssts[0]!);
         await assert.rejects(db3.get(k("x")), (err: unknown) => err instanceof Error && err.message.includes(ssts[0]!));
         await db3.close().catch(() => undefined);
+        // A damaged (here: truncated) latest manifest is named, not skipped.
+        const manifests = (await store.list("manifest/")).map((o) => o.key);
+        const latest = manifests[manifests.length - 1]!;
+        const m = await store.get(latest);
+        await store.put(latest, m.subarray(0, m.length - 3));
+        await assert.rejects(Db.open(store, testKeys(), SMALL), (err: unknown) => err instanceof CorruptObjectError && err.message.includes(latest));
       }));
   });
 }
