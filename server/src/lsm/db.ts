@@ -61,6 +61,8 @@ export interface DbOptions {
   /** Objects become garbage only once unreferenced and older than this. */
   gcMinAgeMs: number;
   logger?: Logger;
+  /** Observes WAL flush latency (metrics). */
+  onWalFlush?: (seconds: number, bytes: number) => void;
 }
 
 export const DEFAULT_DB_OPTIONS: DbOptions = {
@@ -220,6 +222,7 @@ export class Db {
       ownershipCheckMs: Math.max(1000, this.opts.gcMinAgeMs / 4),
       verifyOwnership: () => this.verifyOwnership(),
       onError: (err, ctx) => this.log?.warn({ err, objectKey: ctx.objectKey, attempt: ctx.attempt }, "WAL write failed; retrying"),
+      onDurable: this.opts.onWalFlush,
     });
     if (this.opts.gcIntervalMs > 0) {
       this.gcTimer = setInterval(() => {

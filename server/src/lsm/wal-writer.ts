@@ -24,6 +24,8 @@ export interface WalWriterOptions {
   /** Idle time after which ownership is re-verified before the next WAL write. */
   ownershipCheckMs: number;
   onError?: (err: unknown, context: { objectKey: string; attempt: number }) => void;
+  /** Called when a WAL object is durable: seconds from sealing start to the store's ack. */
+  onDurable?: (seconds: number, bytes: number) => void;
 }
 
 interface Segment {
@@ -198,6 +200,12 @@ export class WalWriter {
   }
 
   private async upload(id: number, seg: Segment): Promise<void> {
+    const start = performance.now();
+    await this.uploadOnce(id, seg);
+    this.opts.onDurable?.((performance.now() - start) / 1000, seg.bytes);
+  }
+
+  private async uploadOnce(id: number, seg: Segment): Promise<void> {
     const key = walKey(id);
     const body = await sealWal(key, this.epoch, seg.batches, seg.parts, seg.bytes, this.sealer);
     this.stats.bytes += body.length;

@@ -1,0 +1,261 @@
+/**
+ * The `zerofs` command's configuration: environment variables compatible with the original
+ * ZeroFS, plus flags. A flag overrides its variable. Every value is validated with zod and a bad
+ * one is reported by the name the user wrote (variable or flag) with what was expected.
+ */
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+
+export interface Setting {
+  env?: string;
+  flag?: string;
+  /** Flags without a value. */
+  boolean?: boolean;
+  help: string;
+  default?: string;
+}
+
+/** Everything `--help` lists, in order. Keys are the names used in `readConfig`. */
+export const SETTINGS = {
+  cacheDir: { env: "SLATEDB_CACHE_DIR", flag: "cache-dir", help: "directory of the on-disk cache of SST object ranges (required)" },
+  cacheSizeGb: { env: "SLATEDB_CACHE_SIZE_GB", flag: "cache-size-gb", help: "byte budget of the on-disk cache in GiB, > 0 (required)" },
+  password: { env: "ZEROFS_ENCRYPTION_PASSWORD", help: "encryption password (or use a password file)" },
+  passwordFile: { env: "ZEROFS_ENCRYPTION_PASSWORD_FILE", flag: "password-file", help: "file holding the encryption password, e.g. a mounted Kubernetes Secret" },
+  newPassword: { env: "ZEROFS_NEW_PASSWORD", help: "change the password to this value, then exit" },
+  newPasswordFile: { env: "ZEROFS_NEW_PASSWORD_FILE", flag: "new-password-file", help: "file holding the new password (change, then exit)" },
+  bucket: { env: "AWS_S3_BUCKET", help: "bucket, when no s3:// URL is given" },
+  endpoint: { env: "AWS_ENDPOINT_URL", flag: "s3-endpoint", help: "S3 endpoint URL (default: AWS)" },
+  region: { env: "AWS_DEFAULT_REGION", flag: "s3-region", help: "S3 region", default: "us-east-1" },
+  accessKeyId: { env: "AWS_ACCESS_KEY_ID", help: "S3 access key id" },
+  secretAccessKey: { env: "AWS_SECRET_ACCESS_KEY", help: "S3 secret access key" },
+  allowHttp: { env: "AWS_ALLOW_HTTP", flag: "allow-http", boolean: true, help: "allow a plain http:// S3 endpoint (true/false)", default: "false" },
+  listen: { env: "ZEROFS_LISTEN", flag: "listen", help: "NFS listen address", default: "127.0.0.1" },
+  port: { env: "ZEROFS_NFS_PORT", flag: "port", help: "NFS port (NFS, MOUNT and PORTMAP share it)", default: "2049" },
+  httpListen: { env: "ZEROFS_HTTP_LISTEN", flag: "http-listen", help: "address of the /metrics /healthz /readyz endpoint", default: "same as --listen" },
+  httpPort: { env: "ZEROFS_HTTP_PORT", flag: "http-port", help: "port of that endpoint (0 disables it)", default: "9090" },
+  allowedClients: { env: "ZEROFS_ALLOWED_CLIENTS", flag: "allow", help: "comma-separated client CIDRs allowed to connect", default: "loopback when listening on loopback, else everyone" },
+  squash: { env: "ZEROFS_SQUASH", flag: "squash", help: "none | root | all: map root (or everyone) to the anonymous uid/gid", default: "none" },
+  anonUid: { env: "ZEROFS_ANON_UID", flag: "anon-uid", help: "uid squashed callers become", default: "65534" },
+  anonGid: { env: "ZEROFS_ANON_GID", flag: "anon-gid", help: "gid squashed callers become", default: "65534" },
+  readOnly: { env: "ZEROFS_READ_ONLY", flag: "read-only", boolean: true, help: "export read-only (true/false)", default: "false" },
+  capacity: { env: "ZEROFS_CAPACITY_BYTES", flag: "capacity", help: "optional capacity limit in bytes; writes past it get ENOSPC" },
+  logLevel: { env: "ZEROFS_LOG_LEVEL", flag: "log-level", help: "trace | debug | info | warn | error | fatal", default: "info" },
+} as const satisfies Record<string, Setting>;
+
+type Key = keyof typeof SETTINGS;
+
+export interface S3Config {
+  endpoint: string | undefined;
+  region: string;
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  allowHttp: boolean;
+}
+
+export interface Config {
+  url: string;
+  cacheDir: string;
+  cacheBytes: number;
+  password: string;
+  newPassword: string | undefined;
+  s3: S3Config;
+  listen: string;
+  port: number;
+  httpListen: string;
+  httpPort: number;
+  allowedClients: string[];
+  squash: "none" | "root" | "all";
+  anonUid: number;
+  anonGid: number;
+  readOnly: boolean;
+  capacityBytes: number | undefined;
+  logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+}
+
+/** A bad configuration value; `problems` name each variable/flag and what was expected. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+export class HelpRequested extends Error {
+  constructor() {
+    super("help requested");
+    this.name = "HelpRequested";
+  }
+}
+
+export function helpText(): string {
+  const lines = [
+    "Usage: zerofs [options] <path | s3://bucket/prefix>",
+    "",
+    "Serves a ZeroFS volume over NFSv3. A local directory path is the embedded default; an",
+    "s3:// URL keeps the volume in a bucket. Mount with:",
+    "  mount -t nfs -o vers=3,nolock,tcp,port=2049,mountport=2049 127.0.0.1:/ /mnt",
+    "",
+    "Settings (environment variable / flag; a flag overrides its variable):",
+  ];
+  for (const s of Object.values(SETTINGS) as Setting[]) {
+    const names = [s.env, s.flag ? `--${s.flag}${s.boolean ? "" : " <value>"}` : undefined].filter(Boolean).join(" / ");
+    lines.push(`  ${names}`);
+    lines.push(`      ${s.help}${s.default ? ` (default: ${s.default})` : ""}`);
+  }
+  lines.push("  --help", "      this text");
+  return lines.join("\n");
+}
+
+const BOOL = z.enum(["true", "false", "1", "0", "yes", "no"], { error: "expected true or false" }).transform((v) => v === "true" || v === "1" || v === "yes");
+const PORT = z.coerce.number({ error: "expected a port number" }).int("expected a whole port number").min(0, "expected a port in 0..65535").max(65535, "expected a port in 0..65535");
+const ID = z.coerce.number({ error: "expected a numeric id" }).int("expected a whole number").min(0, "expected an id in 0..4294967295").max(0xffffffff, "expected an id in 0..4294967295");
+const HOST = z.string().refine((v) => isIP(v) !== 0 || /^[a-zA-Z0-9.-]+$/.test(v), "expected an IP address or host name");
+
+function cidrProblem(c: string): string | undefined {
+  const [addr, bits, extra] = c.split("/");
+  if (extra !== undefined || !addr) return `"${c}" is not a CIDR`;
+  const family = isIP(addr);
+  if (family === 0) return `"${c}": "${addr}" is not an IP address`;
+  if (bits === undefined) return undefined;
+  const n = Number(bits);
+  const max = family === 4 ? 32 : 128;
+  if (!/^\d+$/.test(bits) || n > max) return `"${c}": prefix length must be 0..${max}`;
+  return undefined;
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+/**
+ * Reads the configuration from `argv` (without node and script) and `env`.
+ * Throws HelpRequested for --help and ConfigError listing every problem found.
+ */
+export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
+  for (const s of Object.values(SETTINGS) as Setting[]) if (s.flag) options[s.flag] = { type: s.boolean ? "boolean" : "string" };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new ConfigError([(err as Error).message]);
+  }
+  if (parsed.values.help) throw new HelpRequested();
+
+  const problems: string[] = [];
+  /** The raw value of a setting and the name to blame for it. */
+  const raw = (key: Key): { value: string | undefined; name: string } => {
+    const s: Setting = SETTINGS[key];
+    const flagValue = s.flag ? parsed.values[s.flag] : undefined;
+    if (flagValue !== undefined) return { value: typeof flagValue === "boolean" ? String(flagValue) : String(flagValue), name: `--${s.flag}` };
+    const envValue = s.env ? env[s.env] : undefined;
+    if (envValue !== undefined && envValue !== "") return { value: envValue, name: s.env! };
+    return { value: undefined, name: s.env ?? `--${s.flag}` };
+  };
+  function get<T>(key: Key, schema: z.ZodType<T>, fallback?: string): T | undefined {
+    const { value, name } = raw(key);
+    const v = value ?? fallback;
+    if (v === undefined) return undefined;
+    const r = schema.safeParse(v);
+    if (r.success) return r.data;
+    problems.push(`${name}=${JSON.stringify(key.toLowerCase().includes("password") || key === "secretAccessKey" ? "<hidden>" : v)}: ${r.error.issues.map((i) => i.message).join("; ")}`);
+    return undefined;
+  }
+  function required<T>(key: Key, schema: z.ZodType<T>): T | undefined {
+    const v = get(key, schema);
+    if (v === undefined && raw(key).value === undefined) {
+      const s: Setting = SETTINGS[key];
+      problems.push(`${[s.env, s.flag ? `--${s.flag}` : undefined].filter(Boolean).join(" or ")} is required: ${s.help}`);
+    }
+    return v;
+  }
+  const readSecret = (valueKey: Key, fileKey: Key): string | undefined => {
+    const direct = raw(valueKey).value;
+    const file = raw(fileKey);
+    if (direct !== undefined && file.value !== undefined) {
+      problems.push(`${raw(valueKey).name} and ${file.name} are both set: give the password one way`);
+      return undefined;
+    }
+    if (file.value === undefined) return direct;
+    try {
+      // Secret files usually end with a newline the user did not mean as part of the password.
+      return readFileSync(file.value, "utf8").replace(/\r?\n$/, "");
+    } catch (err) {
+      problems.push(`${file.name}=${JSON.stringify(file.value)}: cannot read the password file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      return undefined;
+    }
+  };
+
+  // The volume location.
+  let url: string | undefined;
+  const positionals = parsed.positionals;
+  if (positionals.length > 1) problems.push(`expected one volume location, got ${positionals.length}: ${positionals.join(" ")}`);
+  const bucket = get("bucket", z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "expected an S3 bucket name"));
+  if (positionals[0] !== undefined) url = positionals[0];
+  else if (bucket !== undefined) url = `s3://${bucket}/`;
+  else problems.push("the volume location is required: a directory path or s3://bucket/prefix (or AWS_S3_BUCKET)");
+  if (url !== undefined && url.startsWith("s3://") && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(url)) {
+    problems.push(`volume location ${JSON.stringify(url)}: expected s3://bucket/prefix with a valid bucket name`);
+  }
+
+  const cacheDir = required("cacheDir", z.string().min(1, "expected a directory path"));
+  const cacheSizeGb = required("cacheSizeGb", z.coerce.number({ error: "expected a number of GiB" }).positive("expected a size > 0 GiB").max(1 << 20, "expected at most 1,048,576 GiB"));
+  const password = readSecret("password", "passwordFile");
+  if (password === undefined && !problems.some((p) => p.includes("password"))) {
+    problems.push("ZEROFS_ENCRYPTION_PASSWORD or ZEROFS_ENCRYPTION_PASSWORD_FILE (--password-file) is required: the volume's encryption password");
+  } else if (password === "") problems.push("the encryption password is empty");
+  const newPassword = readSecret("newPassword", "newPasswordFile");
+  if (newPassword === "") problems.push("the new password is empty");
+
+  const endpoint = get("endpoint", z.url({ protocol: /^https?$/, error: "expected an http(s):// URL" }));
+  const allowHttp = get("allowHttp", BOOL, "false") ?? false;
+  if (url?.startsWith("s3://") && endpoint?.startsWith("http://") && !allowHttp) {
+    problems.push(`AWS_ENDPOINT_URL=${JSON.stringify(endpoint)} is plain http: set AWS_ALLOW_HTTP=true to allow it`);
+  }
+  const listen = get("listen", HOST, "127.0.0.1") ?? "127.0.0.1";
+  const allowedRaw = raw("allowedClients").value;
+  let allowedClients: string[];
+  if (allowedRaw !== undefined) {
+    allowedClients = allowedRaw.split(",").map((c) => c.trim()).filter(Boolean);
+    for (const c of allowedClients) {
+      const p = cidrProblem(c);
+      if (p) problems.push(`${raw("allowedClients").name}: ${p}`);
+    }
+    if (allowedClients.length === 0) problems.push(`${raw("allowedClients").name} is empty: expected at least one CIDR`);
+  } else {
+    allowedClients = isLoopback(listen) ? ["127.0.0.0/8", "::1/128"] : ["0.0.0.0/0", "::/0"];
+  }
+  const capacity = get("capacity", z.coerce.number({ error: "expected a number of bytes" }).int("expected whole bytes").positive("expected a capacity > 0"));
+
+  const config = {
+    url: url ?? "",
+    cacheDir: cacheDir ?? "",
+    cacheBytes: Math.floor((cacheSizeGb ?? 0) * 2 ** 30),
+    password: password ?? "",
+    newPassword,
+    s3: {
+      endpoint,
+      region: get("region", z.string().min(1, "expected a region name"), "us-east-1") ?? "us-east-1",
+      accessKeyId: raw("accessKeyId").value,
+      secretAccessKey: raw("secretAccessKey").value,
+      allowHttp,
+    },
+    listen,
+    port: get("port", PORT, "2049") ?? 2049,
+    httpListen: get("httpListen", HOST) ?? listen,
+    httpPort: get("httpPort", PORT, "9090") ?? 9090,
+    allowedClients,
+    squash: get("squash", z.enum(["none", "root", "all"], { error: "expected none, root or all" }), "none") ?? "none",
+    anonUid: get("anonUid", ID, "65534") ?? 65534,
+    anonGid: get("anonGid", ID, "65534") ?? 65534,
+    readOnly: get("readOnly", BOOL, "false") ?? false,
+    capacityBytes: capacity,
+    logLevel: get("logLevel", z.enum(["trace", "debug", "info", "warn", "error", "fatal"], { error: "expected trace, debug, info, warn, error or fatal" }), "info") ?? "info",
+  } satisfies Config;
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

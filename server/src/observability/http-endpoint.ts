@@ -1,0 +1,45 @@
+import { createServer, type Server } from "node:http";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+
+export interface HealthSource {
+  /** Liveness: the process can still serve (not fenced, not failed). */
+  healthy(): { ok: boolean; reason?: string };
+  /** Readiness: the NFS port accepts requests. */
+  ready(): { ok: boolean; reason?: string };
+}
+
+/** `/metrics` (Prometheus text format), `/healthz` and `/readyz` on one small HTTP server. */
+export async function startHttpEndpoint(host: string, port: number, registry: Registry, health: HealthSource, log: Logger): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      return;
+    }
+    if (path === "/metrics") {
+      registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
+        (err: unknown) => {
+          log.error({ err }, "collecting metrics failed");
+          res.writeHead(500).end("metrics collection failed\n");
+        },
+      );
+      return;
+    }
+    if (path === "/healthz" || path === "/readyz") {
+      const r = path === "/healthz" ? health.healthy() : health.ready();
+      res.writeHead(r.ok ? 200 : 503, { "content-type": "text/plain" }).end(r.ok ? "ok\n" : `${r.reason ?? "not ready"}\n`);
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics, /healthz or /readyz\n");
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return server;
+}

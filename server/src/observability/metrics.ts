@@ -1,0 +1,60 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { StoreObserver } from "../store/instrumented-store.ts";
+
+/** Seconds buckets from 50 µs to 10 s: NFS calls span cached GETATTRs to S3 round trips. */
+const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+
+/** The server's Prometheus metrics; names are stable (dashboards depend on them). */
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly rpcRequests = new Counter({
+    name: "zerofs_rpc_requests_total",
+    help: "RPC requests by program, procedure and status",
+    labelNames: ["program", "procedure", "status"] as const,
+    registers: [this.registry],
+  });
+  readonly rpcDuration = new Histogram({
+    name: "zerofs_rpc_request_duration_seconds",
+    help: "RPC request latency by procedure",
+    labelNames: ["program", "procedure"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly bytesRead = new Counter({ name: "zerofs_nfs_read_bytes_total", help: "file bytes returned by READ", registers: [this.registry] });
+  readonly bytesWritten = new Counter({ name: "zerofs_nfs_written_bytes_total", help: "file bytes accepted by WRITE", registers: [this.registry] });
+  readonly storeRequests = new Counter({
+    name: "zerofs_store_requests_total",
+    help: "object store requests by operation and outcome",
+    labelNames: ["op", "outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly storeDuration = new Histogram({
+    name: "zerofs_store_request_duration_seconds",
+    help: "object store request latency by operation",
+    labelNames: ["op"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly storeBytes = new Counter({ name: "zerofs_store_bytes_total", help: "bytes moved to and from the object store", labelNames: ["op"] as const, registers: [this.registry] });
+  readonly walFlushDuration = new Histogram({
+    name: "zerofs_wal_flush_duration_seconds",
+    help: "time to make a WAL object durable (group commit)",
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly blockCacheHitRatio = new Gauge({ name: "zerofs_block_cache_hit_ratio", help: "block cache hits / lookups since start", registers: [this.registry] });
+  readonly diskCacheHitRatio = new Gauge({ name: "zerofs_disk_cache_hit_ratio", help: "on-disk cache hits / lookups since start", registers: [this.registry] });
+  readonly ready = new Gauge({ name: "zerofs_ready", help: "1 when the server accepts NFS requests", registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  readonly storeObserver: StoreObserver = {
+    request: (op, seconds, ok, bytes) => {
+      this.storeRequests.inc({ op, outcome: ok ? "ok" : "error" });
+      this.storeDuration.observe({ op }, seconds);
+      if (bytes > 0) this.storeBytes.inc({ op }, bytes);
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import type { StoreOp } from "./errors.ts";
+import type { ByteRange, ObjectMeta, ObjectStore, PutResult } from "./object-store.ts";
+
+export interface StoreObserver {
+  /** Called once per request with its duration, outcome and payload size. */
+  request(op: StoreOp, seconds: number, ok: boolean, bytes: number): void;
+}
+
+/** Reports every store request (for metrics) without changing its behaviour. */
+export class InstrumentedStore implements ObjectStore {
+  readonly description: string;
+  private readonly inner: ObjectStore;
+  private readonly observer: StoreObserver;
+
+  constructor(inner: ObjectStore, observer: StoreObserver) {
+    this.inner = inner;
+    this.observer = observer;
+    this.description = inner.description;
+  }
+
+  private async timed<T>(op: StoreOp, bytesIn: number, run: () => Promise<T>, bytesOut?: (r: T) => number): Promise<T> {
+    const start = performance.now();
+    try {
+      const r = await run();
+      this.observer.request(op, (performance.now() - start) / 1000, true, bytesIn + (bytesOut ? bytesOut(r) : 0));
+      return r;
+    } catch (err) {
+      this.observer.request(op, (performance.now() - start) / 1000, false, bytesIn);
+      throw err;
+    }
+  }
+
+  get(key: string, range?: ByteRange): Promise<Buffer> {
+    return this.timed("get", 0, () => this.inner.get(key, range), (b) => b.length);
+  }
+  put(key: string, body: Uint8Array): Promise<PutResult> {
+    return this.timed("put", body.length, () => this.inner.put(key, body));
+  }
+  putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
+    return this.timed("putIfAbsent", body.length, () => this.inner.putIfAbsent(key, body));
+  }
+  putIfMatch(key: string, body: Uint8Array, etag: string): Promise<PutResult> {
+    return this.timed("putIfMatch", body.length, () => this.inner.putIfMatch(key, body, etag));
+  }
+  head(key: string): Promise<ObjectMeta | null> {
+    return this.timed("head", 0, () => this.inner.head(key));
+  }
+  list(prefix: string): Promise<ObjectMeta[]> {
+    return this.timed("list", 0, () => this.inner.list(prefix));
+  }
+  delete(key: string): Promise<void> {
+    return this.timed("delete", 0, () => this.inner.delete(key));
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { ConfigError, HelpRequested, SETTINGS, helpText, readConfig } from "../src/config/config.ts";
+
+const base = { SLATEDB_CACHE_DIR: "/tmp/c", SLATEDB_CACHE_SIZE_GB: "1.5", ZEROFS_ENCRYPTION_PASSWORD: "pw" };
+
+function problems(argv: string[], env: NodeJS.ProcessEnv): string[] {
+  try {
+    readConfig(argv, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+describe("configuration", () => {
+  it("reads the original's variables with defaults", () => {
+    const c = readConfig(["/var/lib/zerofs"], base);
+    assert.equal(c.url, "/var/lib/zerofs");
+    assert.equal(c.cacheDir, "/tmp/c");
+    assert.equal(c.cacheBytes, 1.5 * 2 ** 30);
+    assert.equal(c.password, "pw");
+    assert.equal(c.port, 2049);
+    assert.equal(c.listen, "127.0.0.1");
+    assert.deepEqual(c.allowedClients, ["127.0.0.0/8", "::1/128"], "loopback-only by default when bound to loopback");
+    assert.equal(c.squash, "none");
+    assert.equal(c.readOnly, false);
+  });
+
+  it("names every missing required setting", () => {
+    const p = problems([], {});
+    const text = p.join("\n");
+    for (const name of ["SLATEDB_CACHE_DIR", "SLATEDB_CACHE_SIZE_GB", "ZEROFS_ENCRYPTION_PASSWORD", "volume location"]) assert.match(text, new RegExp(name));
+  });
+
+  it("names each bad value and what was expected", () => {
+    const p = problems(["s3://Bad_Bucket/x"], { ...base, SLATEDB_CACHE_SIZE_GB: "-2", ZEROFS_NFS_PORT: "70000", ZEROFS_SQUASH: "some", ZEROFS_ALLOWED_CLIENTS: "10.0.0.0/33,nonsense", AWS_ALLOW_HTTP: "maybe", ZEROFS_LOG_LEVEL: "loud" });
+    const text = p.join("\n");
+    assert.match(text, /SLATEDB_CACHE_SIZE_GB="-2": expected a size > 0 GiB/);
+    assert.match(text, /ZEROFS_NFS_PORT="70000": expected a port in 0\.\.65535/);
+    assert.match(text, /ZEROFS_SQUASH="some": expected none, root or all/);
+    assert.match(text, /ZEROFS_ALLOWED_CLIENTS: "10\.0\.0\.0\/33": prefix length must be 0\.\.32/);
+    assert.match(text, /ZEROFS_ALLOWED_CLIENTS: "nonsense"/);
+    assert.match(text, /AWS_ALLOW_HTTP="maybe": expected true or false/);
+    assert.match(text, /ZEROFS_LOG_LEVEL="loud"/);
+    assert.match(text, /s3:\/\/Bad_Bucket\/x/);
+  });
+
+  it("refuses a plain-http S3 endpoint unless AWS_ALLOW_HTTP", () => {
+    assert.match(problems(["s3://bucket/p"], { ...base, AWS_ENDPOINT_URL: "http://127.0.0.1:9000" }).join("\n"), /AWS_ALLOW_HTTP=true/);
+    const c = readConfig(["s3://bucket/p"], { ...base, AWS_ENDPOINT_URL: "http://127.0.0.1:9000", AWS_ALLOW_HTTP: "true" });
+    assert.equal(c.s3.allowHttp, true);
+    assert.equal(c.s3.endpoint, "http://127.0.0.1:9000");
+  });
+
+  it("flags override variables", () => {
+    const c = readConfig(["--port", "12049", "--listen", "0.0.0.0", "--squash", "root", "--read-only", "/d"], { ...base, ZEROFS_NFS_PORT: "3000" });
+    assert.equal(c.port, 12049);
+    assert.equal(c.squash, "root");
+    assert.equal(c.readOnly, true);
+    assert.deepEqual(c.allowedClients, ["0.0.0.0/0", "::/0"], "everyone by default when not on loopback");
+  });
+
+  it("reads passwords from files (Kubernetes Secret volumes), never both ways", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "zerofs-cfg-"));
+    try {
+      await writeFile(join(dir, "pw"), "from-file\n");
+      await writeFile(join(dir, "new"), "newer");
+      const env = { SLATEDB_CACHE_DIR: "/c", SLATEDB_CACHE_SIZE_GB: "1", ZEROFS_ENCRYPTION_PASSWORD_FILE: join(dir, "pw") };
+      const c = readConfig(["/d", "--new-password-file", join(dir, "new")], env);
+      assert.equal(c.password, "from-file");
+      assert.equal(c.newPassword, "newer");
+      assert.match(problems(["/d"], { ...env, ZEROFS_ENCRYPTION_PASSWORD: "x" }).join("\n"), /both set/);
+      assert.match(problems(["/d"], { ...env, ZEROFS_ENCRYPTION_PASSWORD_FILE: join(dir, "missing") }).join("\n"), /cannot read the password file \(ENOENT\)/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--help lists every variable and flag", () => {
+    assert.throws(() => readConfig(["--help"], {}), HelpRequested);
+    const text = helpText();
+    for (const s of Object.values(SETTINGS)) {
+      if ("env" in s && s.env) assert.ok(text.includes(s.env), s.env);
+      if ("flag" in s && s.flag) assert.ok(text.includes(`--${s.flag}`), s.flag);
+    }
+  });
+
+  it("an unknown flag is a clear error", () => {
+    assert.match(problems(["--bogus", "/d"], base).join("\n"), /bogus/);
+  });
+});
