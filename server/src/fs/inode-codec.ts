@@ -1,0 +1,135 @@
+/**
+ * The inode record: fixed-size binary header, then the optional exclusive-create verifier and
+ * the inline symlink target. A leading version byte lets the layout evolve record by record.
+ *
+ *   off size field
+ *   0   1    version (1)
+ *   1   1    type (ftype3 numbering)
+ *   2   2    mode (12 permission bits)
+ *   4   4    nlink
+ *   8   4    uid
+ *   12  4    gid
+ *   16  8    size
+ *   24  12   atime: i32 sec high, u32 sec low, u32 nsec
+ *   36  12   mtime
+ *   48  12   ctime
+ *   60  4    rdev major
+ *   64  4    rdev minor
+ *   68  4    generation (random, non-zero; file handles and the readdir cookie verifier)
+ *   72  8    parent (directories: the ".." inode; 0 otherwise)
+ *   80  8    nextCookie (directories: next READDIR cookie to hand out)
+ *   88  1    flags: bit 0 = exclusive-create verifier present
+ *   89  8    verifier (only when flag bit 0)
+ *   ..  2    symlink target length, then the target bytes
+ */
+import { fsError } from "./errors.ts";
+import { readU64, writeU64 } from "./keys.ts";
+import { isFileType, type FileType, type Rdev, type Time } from "./types.ts";
+
+export const INODE_VERSION = 1;
+const HEADER = 89;
+const FLAG_VERIFIER = 1;
+export const MAX_SYMLINK_TARGET = 4096;
+
+/**
+ * A decoded inode. Instances are shared with the inode cache: treat them as immutable and
+ * copy (`{ ...inode }`) before changing anything.
+ */
+export interface Inode {
+  readonly ino: number;
+  type: FileType;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  size: number;
+  atime: Time;
+  mtime: Time;
+  ctime: Time;
+  rdev: Rdev;
+  generation: number;
+  parent: number;
+  nextCookie: number;
+  verifier: Buffer | undefined;
+  target: Buffer | undefined;
+}
+
+const TWO32 = 2 ** 32;
+
+function writeTime(buf: Buffer, t: Time, off: number): void {
+  const hi = Math.floor(t.sec / TWO32);
+  buf.writeInt32BE(hi, off);
+  buf.writeUInt32BE(t.sec - hi * TWO32, off + 4);
+  buf.writeUInt32BE(t.nsec, off + 8);
+}
+
+function readTime(buf: Buffer, off: number): Time {
+  return { sec: buf.readInt32BE(off) * TWO32 + buf.readUInt32BE(off + 4), nsec: buf.readUInt32BE(off + 8) };
+}
+
+export function encodeInode(inode: Inode): Buffer {
+  const target = inode.target ?? Buffer.alloc(0);
+  if (target.length > MAX_SYMLINK_TARGET) throw new RangeError(`symlink target of inode ${inode.ino} is ${target.length} bytes`);
+  const verLen = inode.verifier ? 8 : 0;
+  const buf = Buffer.alloc(HEADER + verLen + 2 + target.length);
+  buf[0] = INODE_VERSION;
+  buf[1] = inode.type;
+  buf.writeUInt16BE(inode.mode & 0o7777, 2);
+  buf.writeUInt32BE(inode.nlink, 4);
+  buf.writeUInt32BE(inode.uid, 8);
+  buf.writeUInt32BE(inode.gid, 12);
+  writeU64(buf, inode.size, 16);
+  writeTime(buf, inode.atime, 24);
+  writeTime(buf, inode.mtime, 36);
+  writeTime(buf, inode.ctime, 48);
+  buf.writeUInt32BE(inode.rdev.major, 60);
+  buf.writeUInt32BE(inode.rdev.minor, 64);
+  buf.writeUInt32BE(inode.generation, 68);
+  writeU64(buf, inode.parent, 72);
+  writeU64(buf, inode.nextCookie, 80);
+  buf[88] = inode.verifier ? FLAG_VERIFIER : 0;
+  if (inode.verifier) {
+    if (inode.verifier.length !== 8) throw new RangeError(`create verifier of inode ${inode.ino} must be 8 bytes`);
+    inode.verifier.copy(buf, HEADER);
+  }
+  buf.writeUInt16BE(target.length, HEADER + verLen);
+  target.copy(buf, HEADER + verLen + 2);
+  return buf;
+}
+
+export function decodeInode(ino: number, buf: Buffer): Inode {
+  const bad = (why: string): Error => fsError("EIO", `inode ${ino}: corrupt record (${why})`);
+  if (buf.length < HEADER + 2) throw bad(`${buf.length} bytes`);
+  if (buf[0] !== INODE_VERSION) throw bad(`unknown version ${buf[0]}`);
+  const type = buf[1]!;
+  if (!isFileType(type)) throw bad(`unknown type ${type}`);
+  const flags = buf[88]!;
+  let off = HEADER;
+  let verifier: Buffer | undefined;
+  if (flags & FLAG_VERIFIER) {
+    verifier = Buffer.from(buf.subarray(off, off + 8));
+    off += 8;
+  }
+  if (buf.length < off + 2) throw bad("truncated");
+  const targetLen = buf.readUInt16BE(off);
+  off += 2;
+  if (buf.length !== off + targetLen) throw bad(`length ${buf.length}, expected ${off + targetLen}`);
+  return {
+    ino,
+    type,
+    mode: buf.readUInt16BE(2) & 0o7777,
+    nlink: buf.readUInt32BE(4),
+    uid: buf.readUInt32BE(8),
+    gid: buf.readUInt32BE(12),
+    size: readU64(buf, 16),
+    atime: readTime(buf, 24),
+    mtime: readTime(buf, 36),
+    ctime: readTime(buf, 48),
+    rdev: { major: buf.readUInt32BE(60), minor: buf.readUInt32BE(64) },
+    generation: buf.readUInt32BE(68),
+    parent: readU64(buf, 72),
+    nextCookie: readU64(buf, 80),
+    verifier,
+    target: targetLen > 0 ? Buffer.from(buf.subarray(off, off + targetLen)) : undefined,
+  };
+}

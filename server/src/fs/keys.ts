@@ -1,0 +1,145 @@
+/**
+ * Key layout of the filesystem in the KV store (see FORMAT.md). Keys are binary: a one-byte
+ * kind, then big-endian u64 ids so that byte order equals numeric order, which makes a
+ * directory's cookie index and a file's chunks contiguous, ordered key ranges.
+ */
+import { fsError } from "./errors.ts";
+
+/** Layout version stored in the superblock; bump on any incompatible change. */
+export const LAYOUT_VERSION = 1;
+
+/** Size of a file data chunk. */
+export const CHUNK_SIZE = 64 * 1024;
+
+/** Number of shards of each volume counter. */
+export const COUNTER_SHARDS = 16;
+
+export const KeyKind = {
+  COOKIE: 0x43, // 'C' dirIno, cookie → (childIno, type, name)
+  DIRENT: 0x44, // 'D' dirIno, name → (childIno, cookie, type)
+  INODE: 0x49, // 'I' ino → inode record
+  CHUNK: 0x4b, // 'K' ino, chunkIndex → chunk bytes (trailing zeros trimmed)
+  COUNTER: 0x4e, // 'N' counter kind [, shard]
+  SUPERBLOCK: 0x53, // 'S' → volume record
+  TOMBSTONE: 0x54, // 'T' ino → pending chunk deletion
+} as const;
+
+/** Counter kinds under KeyKind.COUNTER. */
+export const CounterKind = {
+  /** Unsharded: every inode id below this value may have been handed out. */
+  INODE_HIGH_WATER: 0x00,
+  /** Sharded: sum of apparent sizes of regular files and symlinks. */
+  USED_BYTES: 0x01,
+  /** Sharded: number of inodes. */
+  INODES: 0x02,
+} as const;
+export type ShardedCounterKind = typeof CounterKind.USED_BYTES | typeof CounterKind.INODES;
+
+const TWO32 = 2 ** 32;
+
+/** Writes a non-negative integer < 2^53 as a big-endian u64. */
+export function writeU64(buf: Buffer, n: number, offset: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`not a u64-representable safe integer: ${n}`);
+  buf.writeUInt32BE(Math.floor(n / TWO32), offset);
+  buf.writeUInt32BE(n >>> 0, offset + 4);
+}
+
+/** Reads a big-endian u64 that must fit a safe integer. */
+export function readU64(buf: Buffer, offset: number): number {
+  const hi = buf.readUInt32BE(offset);
+  if (hi >= 2 ** 21) throw fsError("EIO", `u64 at offset ${offset} exceeds 2^53 (corrupt record)`);
+  return hi * TWO32 + buf.readUInt32BE(offset + 4);
+}
+
+function idKey(kind: number, id: number): Buffer {
+  const k = Buffer.allocUnsafe(9);
+  k[0] = kind;
+  writeU64(k, id, 1);
+  return k;
+}
+
+function idId(kind: number, a: number, b: number): Buffer {
+  const k = Buffer.allocUnsafe(17);
+  k[0] = kind;
+  writeU64(k, a, 1);
+  writeU64(k, b, 9);
+  return k;
+}
+
+export const SUPERBLOCK_KEY = Buffer.from([KeyKind.SUPERBLOCK]);
+
+export function inodeKey(ino: number): Buffer {
+  return idKey(KeyKind.INODE, ino);
+}
+
+export function direntKey(dir: number, name: Buffer): Buffer {
+  const k = Buffer.allocUnsafe(9 + name.length);
+  k[0] = KeyKind.DIRENT;
+  writeU64(k, dir, 1);
+  name.copy(k, 9);
+  return k;
+}
+
+export function cookieKey(dir: number, cookie: number): Buffer {
+  return idId(KeyKind.COOKIE, dir, cookie);
+}
+
+/** [from, to) covering cookies ≥ fromCookie of `dir`. */
+export function cookieRange(dir: number, fromCookie: number): [Buffer, Buffer] {
+  return [cookieKey(dir, fromCookie), idKey(KeyKind.COOKIE, dir + 1)];
+}
+
+export function parseCookieKey(key: Buffer): { dir: number; cookie: number } {
+  if (key.length !== 17 || key[0] !== KeyKind.COOKIE) throw fsError("EIO", `not a cookie key: ${key.toString("hex")}`);
+  return { dir: readU64(key, 1), cookie: readU64(key, 9) };
+}
+
+export function chunkKey(ino: number, index: number): Buffer {
+  return idId(KeyKind.CHUNK, ino, index);
+}
+
+/** [from, to) covering chunks fromIndex ≤ i < toIndex of `ino`. */
+export function chunkRange(ino: number, fromIndex: number, toIndex: number): [Buffer, Buffer] {
+  return [chunkKey(ino, fromIndex), chunkKey(ino, toIndex)];
+}
+
+/** All chunk keys of `ino`. */
+export function allChunksRange(ino: number): [Buffer, Buffer] {
+  return [idKey(KeyKind.CHUNK, ino), idKey(KeyKind.CHUNK, ino + 1)];
+}
+
+export function parseChunkKey(key: Buffer): { ino: number; index: number } {
+  if (key.length !== 17 || key[0] !== KeyKind.CHUNK) throw fsError("EIO", `not a chunk key: ${key.toString("hex")}`);
+  return { ino: readU64(key, 1), index: readU64(key, 9) };
+}
+
+export function tombstoneKey(ino: number): Buffer {
+  return idKey(KeyKind.TOMBSTONE, ino);
+}
+
+export const TOMBSTONE_RANGE: [Buffer, Buffer] = [Buffer.from([KeyKind.TOMBSTONE]), Buffer.from([KeyKind.TOMBSTONE + 1])];
+
+export function parseTombstoneKey(key: Buffer): number {
+  if (key.length !== 9 || key[0] !== KeyKind.TOMBSTONE) throw fsError("EIO", `not a tombstone key: ${key.toString("hex")}`);
+  return readU64(key, 1);
+}
+
+export const INODE_HIGH_WATER_KEY = Buffer.from([KeyKind.COUNTER, CounterKind.INODE_HIGH_WATER]);
+
+export function counterKey(kind: ShardedCounterKind, shard: number): Buffer {
+  const k = Buffer.allocUnsafe(4);
+  k[0] = KeyKind.COUNTER;
+  k[1] = kind;
+  k.writeUInt16BE(shard, 2);
+  return k;
+}
+
+/** All sharded counter keys of `kind`. */
+export function counterRange(kind: ShardedCounterKind): [Buffer, Buffer] {
+  return [Buffer.from([KeyKind.COUNTER, kind]), Buffer.from([KeyKind.COUNTER, kind + 1])];
+}
+
+export function parseCounterKey(key: Buffer): { kind: number; shard: number } {
+  if (key.length !== 4 || key[0] !== KeyKind.COUNTER) throw fsError("EIO", `not a counter key: ${key.toString("hex")}`);
+  return { kind: key[1]!, shard: key.readUInt16BE(2) };
+}

@@ -1,0 +1,48 @@
+/**
+ * The changes of one filesystem operation, collected while its locks are held and applied as
+ * ONE atomic write batch. Inode changes are kept by id until commit so an inode touched twice
+ * (rename within one directory) is written once with its final state.
+ */
+import { WriteBatch } from "../lsm/write-batch.ts";
+import type { CounterDeltas } from "./counters.ts";
+import { encodeInode, type Inode } from "./inode-codec.ts";
+import { inodeKey } from "./keys.ts";
+
+export class Txn {
+  readonly batch = new WriteBatch();
+  readonly deltas: CounterDeltas = { bytes: 0, inodes: 0 };
+  /** Capacity reserved for this operation (released once committed or abandoned). */
+  reserved = 0;
+  /** The inode whose counter shard takes the deltas. */
+  shardIno = 0;
+  /** A tombstone was written: wake the reclaimer after commit. */
+  kickReclaimer = false;
+  /** Runs after the commit while the locks are still held (chunk deletion of a big truncate). */
+  afterCommit: (() => Promise<void>) | undefined;
+  private readonly inodes = new Map<number, Inode | null>();
+
+  put(inode: Inode): void {
+    this.inodes.set(inode.ino, inode);
+  }
+
+  drop(ino: number): void {
+    this.inodes.set(ino, null);
+  }
+
+  /** Adds the inode records to the batch; returns the changes for the inode cache. */
+  seal(): ReadonlyMap<number, Inode | null> {
+    for (const [ino, inode] of this.inodes) {
+      if (inode) this.batch.put(inodeKey(ino), encodeInode(inode));
+      else this.batch.delete(inodeKey(ino));
+    }
+    return this.inodes;
+  }
+}
+
+/** Thrown inside an operation when the entries it locked changed before it got the locks. */
+export class LockSetChanged extends Error {
+  constructor() {
+    super("directory entries changed while acquiring locks; retrying");
+    this.name = "LockSetChanged";
+  }
+}
