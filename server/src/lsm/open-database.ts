@@ -15,6 +15,8 @@ export interface DatabaseConfig {
   cache?: { dir: string; maxBytes: number };
   keyring?: KeyringOptions;
   db?: Partial<DbOptions>;
+  /** Wraps the base store (e.g. to instrument requests for metrics). */
+  wrapStore?: (store: ObjectStore) => ObjectStore;
 }
 
 export interface OpenDatabase {
@@ -29,7 +31,8 @@ export interface OpenDatabase {
  * password fails before anything is written (Db.open writes a manifest to take ownership).
  */
 export async function openDatabase(cfg: DatabaseConfig): Promise<OpenDatabase> {
-  const base = openStore(cfg.url, cfg.store);
+  const opened = openStore(cfg.url, cfg.store);
+  const base = cfg.wrapStore ? cfg.wrapStore(opened) : opened;
   try {
     const keyring = await openKeyring(base, cfg.password, cfg.keyring);
     // Only SSTs are immutable and read repeatedly; WAL and manifests are read once at start.

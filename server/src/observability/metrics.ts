@@ -4,6 +4,8 @@ import type { StoreObserver } from "../store/instrumented-store.ts";
 /** Seconds buckets from 50 µs to 10 s: NFS calls span cached GETATTRs to S3 round trips. */
 const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
+const ratio = (s: { hits: number; misses: number }): number => (s.hits + s.misses === 0 ? 0 : s.hits / (s.hits + s.misses));
+
 /** The server's Prometheus metrics; names are stable (dashboards depend on them). */
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -42,8 +44,20 @@ export class ServerMetrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  readonly blockCacheHitRatio = new Gauge({ name: "zerofs_block_cache_hit_ratio", help: "block cache hits / lookups since start", registers: [this.registry] });
-  readonly diskCacheHitRatio = new Gauge({ name: "zerofs_disk_cache_hit_ratio", help: "on-disk cache hits / lookups since start", registers: [this.registry] });
+  /** Set by the server once the engine is open; read at scrape time. */
+  cacheStats: () => { block: { hits: number; misses: number }; disk?: { hits: number; misses: number } } = () => ({ block: { hits: 0, misses: 0 } });
+  readonly blockCacheHitRatio: Gauge = new Gauge({
+    name: "zerofs_block_cache_hit_ratio",
+    help: "block cache hits / lookups since start",
+    registers: [this.registry],
+    collect: (): void => this.blockCacheHitRatio.set(ratio(this.cacheStats().block)),
+  });
+  readonly diskCacheHitRatio: Gauge = new Gauge({
+    name: "zerofs_disk_cache_hit_ratio",
+    help: "on-disk cache hits / lookups since start",
+    registers: [this.registry],
+    collect: (): void => this.diskCacheHitRatio.set(ratio(this.cacheStats().disk ?? { hits: 0, misses: 0 })),
+  });
   readonly ready = new Gauge({ name: "zerofs_ready", help: "1 when the server accepts NFS requests", registers: [this.registry] });
 
   constructor() {

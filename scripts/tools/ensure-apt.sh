@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs Debian packages the tests need when one of their commands is missing.
+# Usage: ensure-apt.sh <command> <package> [<command> <package> ...]
+set -euo pipefail
+missing=()
+while [[ $# -ge 2 ]]; do
+  command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+  shift 2
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
+echo "ensure-apt.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null || $SUDO apt-get update
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,69 @@
+/**
+ * The `zerofs` command: `zerofs <path | s3://bucket/prefix>` serves the volume over NFSv3.
+ * With ZEROFS_NEW_PASSWORD (or its file) it re-wraps the data key under the new password and
+ * exits instead. See `zerofs --help` and README.md for the configuration.
+ *
+ * Exit codes: 0 clean stop or password changed; 1 runtime failure (wrong password, store
+ * unreachable, fenced); 2 bad configuration.
+ */
+import { pino } from "pino";
+import { ConfigError, HelpRequested, helpText, readConfig, type Config } from "./config/config.ts";
+import { changePassword, WrongPasswordError } from "./crypto/keyring.ts";
+import { openStore } from "./store/index.ts";
+import { startServer, storeOptions, type RunningServer } from "./server.ts";
+
+let config: Config;
+try {
+  config = readConfig(process.argv.slice(2), process.env);
+} catch (err) {
+  if (err instanceof HelpRequested) {
+    process.stdout.write(`${helpText()}\n`);
+    process.exit(0);
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`zerofs: ${err.message}\nRun zerofs --help for the settings.\n`);
+    process.exit(2);
+  }
+  throw err;
+}
+
+const log = pino({ name: "zerofs", level: config.logLevel });
+
+async function rotatePassword(cfg: Config, newPassword: string): Promise<void> {
+  const store = openStore(cfg.url, storeOptions(cfg));
+  try {
+    const r = await changePassword(store, cfg.password, newPassword);
+    log.info({ url: cfg.url, changed: r.changed, keyId: r.keyId }, r.changed ? "password changed; the old password no longer opens this volume" : "the volume already uses the new password");
+  } finally {
+    await store.close();
+  }
+}
+
+async function run(): Promise<void> {
+  if (config.newPassword !== undefined) {
+    await rotatePassword(config, config.newPassword);
+    return;
+  }
+  const server: RunningServer = await startServer(config, log);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping: finishing in-flight requests and flushing");
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.fatal({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+run().catch((err: unknown) => {
+  if (err instanceof WrongPasswordError) log.fatal({ url: config.url }, err.message);
+  else log.fatal({ err, url: config.url }, "zerofs failed");
+  process.exit(1);
+});

@@ -1,0 +1,96 @@
+/**
+ * NFS program 100003 version 3 for the RPC server: decode arguments (XdrError → GARBAGE_ARGS),
+ * call the Nfs3Handler, encode the result. Non-idempotent procedures go through the duplicate
+ * request cache.
+ */
+import { DuplicateRequestCache } from "./drc.ts";
+import * as codec from "./nfs3-codec.ts";
+import { NFS_PROGRAM, NFS_V3, Nfs3Proc, type Nfs3Credentials, type Nfs3Handler } from "./nfs3-types.ts";
+import { AuthFlavor } from "./rpc.ts";
+import type { RpcBody, RpcCallContext, RpcProcHandler, RpcProgram } from "./rpc-server.ts";
+import { XdrWriter, type XdrReader } from "./xdr.ts";
+
+export interface Nfs3ProgramOptions {
+  /** Duplicate request cache; default a new one, null disables it. */
+  drc?: DuplicateRequestCache | null;
+  /** Accepted credential flavors; default AUTH_SYS and AUTH_NONE (mapped to nobody). */
+  authFlavors?: readonly number[];
+}
+
+interface ProcSpec<A, R> {
+  decode: (r: XdrReader) => A;
+  invoke: (c: Nfs3Credentials, a: A) => Promise<R>;
+  encode: (w: XdrWriter, r: R, a: A) => void;
+  /** Whether duplicates must be answered from the cache rather than re-executed. */
+  nonIdempotent: boolean | ((a: A) => boolean);
+}
+
+const P = Nfs3Proc;
+const EMPTY: RpcBody = [];
+
+/** Procedures that go through the duplicate request cache (SETATTR only when guarded). */
+export const NON_IDEMPOTENT_PROCS: ReadonlySet<number> = new Set([
+  P.SETATTR,
+  P.CREATE,
+  P.MKDIR,
+  P.SYMLINK,
+  P.MKNOD,
+  P.REMOVE,
+  P.RMDIR,
+  P.RENAME,
+  P.LINK,
+]);
+
+export function nfs3Program(handler: Nfs3Handler, opts: Nfs3ProgramOptions = {}): RpcProgram {
+  const drc = opts.drc === undefined ? new DuplicateRequestCache() : opts.drc;
+
+  const proc = <A, R>(num: number, s: ProcSpec<A, R>): [number, RpcProcHandler] => [
+    num,
+    async (ctx: RpcCallContext, args: XdrReader): Promise<RpcBody> => {
+      const argsBytes = args.buf.subarray(args.pos, args.end);
+      const a = s.decode(args); // XdrError → GARBAGE_ARGS, before any caching
+      const run = async (): Promise<RpcBody> => {
+        const res = await s.invoke(ctx.creds, a);
+        const w = new XdrWriter(512);
+        s.encode(w, res, a);
+        return w.chunks();
+      };
+      const cacheable = typeof s.nonIdempotent === "function" ? s.nonIdempotent(a) : s.nonIdempotent;
+      if (drc === null || !cacheable) return run();
+      return drc.execute(DuplicateRequestCache.key(ctx.creds.remoteAddress, ctx.xid, num, argsBytes), run);
+    },
+  ];
+  const h = handler;
+  const procs = new Map<number, RpcProcHandler>([
+    [P.NULL, () => EMPTY],
+    proc(P.GETATTR, { decode: codec.decodeGetattrArgs, invoke: (c, a) => h.getattr(c, a), encode: codec.encodeGetattrResult, nonIdempotent: false }),
+    // A guarded SETATTR is a compare-and-set: replaying it after success would report NOT_SYNC.
+    proc(P.SETATTR, { decode: codec.decodeSetattrArgs, invoke: (c, a) => h.setattr(c, a), encode: codec.encodeSetattrResult, nonIdempotent: (a) => a.guard !== undefined }),
+    proc(P.LOOKUP, { decode: codec.decodeLookupArgs, invoke: (c, a) => h.lookup(c, a), encode: codec.encodeLookupResult, nonIdempotent: false }),
+    proc(P.ACCESS, { decode: codec.decodeAccessArgs, invoke: (c, a) => h.access(c, a), encode: codec.encodeAccessResult, nonIdempotent: false }),
+    proc(P.READLINK, { decode: codec.decodeReadlinkArgs, invoke: (c, a) => h.readlink(c, a), encode: codec.encodeReadlinkResult, nonIdempotent: false }),
+    proc(P.READ, { decode: codec.decodeReadArgs, invoke: (c, a) => h.read(c, a), encode: codec.encodeReadResult, nonIdempotent: false }),
+    proc(P.WRITE, { decode: codec.decodeWriteArgs, invoke: (c, a) => h.write(c, a), encode: codec.encodeWriteResult, nonIdempotent: false }),
+    proc(P.CREATE, { decode: codec.decodeCreateArgs, invoke: (c, a) => h.create(c, a), encode: codec.encodeCreateResult, nonIdempotent: true }),
+    proc(P.MKDIR, { decode: codec.decodeMkdirArgs, invoke: (c, a) => h.mkdir(c, a), encode: codec.encodeCreateResult, nonIdempotent: true }),
+    proc(P.SYMLINK, { decode: codec.decodeSymlinkArgs, invoke: (c, a) => h.symlink(c, a), encode: codec.encodeCreateResult, nonIdempotent: true }),
+    proc(P.MKNOD, { decode: codec.decodeMknodArgs, invoke: (c, a) => h.mknod(c, a), encode: codec.encodeCreateResult, nonIdempotent: true }),
+    proc(P.REMOVE, { decode: codec.decodeRemoveArgs, invoke: (c, a) => h.remove(c, a), encode: codec.encodeRemoveResult, nonIdempotent: true }),
+    proc(P.RMDIR, { decode: codec.decodeRmdirArgs, invoke: (c, a) => h.rmdir(c, a), encode: codec.encodeRemoveResult, nonIdempotent: true }),
+    proc(P.RENAME, { decode: codec.decodeRenameArgs, invoke: (c, a) => h.rename(c, a), encode: codec.encodeRenameResult, nonIdempotent: true }),
+    proc(P.LINK, { decode: codec.decodeLinkArgs, invoke: (c, a) => h.link(c, a), encode: codec.encodeLinkResult, nonIdempotent: true }),
+    proc(P.READDIR, { decode: codec.decodeReaddirArgs, invoke: (c, a) => h.readdir(c, a), encode: codec.encodeReaddirResult, nonIdempotent: false }),
+    proc(P.READDIRPLUS, { decode: codec.decodeReaddirplusArgs, invoke: (c, a) => h.readdirplus(c, a), encode: codec.encodeReaddirplusResult, nonIdempotent: false }),
+    proc(P.FSSTAT, { decode: codec.decodeFsstatArgs, invoke: (c, a) => h.fsstat(c, a), encode: codec.encodeFsstatResult, nonIdempotent: false }),
+    proc(P.FSINFO, { decode: codec.decodeFsinfoArgs, invoke: (c, a) => h.fsinfo(c, a), encode: codec.encodeFsinfoResult, nonIdempotent: false }),
+    proc(P.PATHCONF, { decode: codec.decodePathconfArgs, invoke: (c, a) => h.pathconf(c, a), encode: codec.encodePathconfResult, nonIdempotent: false }),
+    proc(P.COMMIT, { decode: codec.decodeCommitArgs, invoke: (c, a) => h.commit(c, a), encode: codec.encodeCommitResult, nonIdempotent: false }),
+  ]);
+
+  return {
+    prog: NFS_PROGRAM,
+    name: "nfs",
+    versions: { [NFS_V3]: { procs } },
+    authFlavors: opts.authFlavors ?? [AuthFlavor.AUTH_SYS, AuthFlavor.AUTH_NONE],
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * Assembles a running ZeroFS server from a validated configuration: store → engine → filesystem
+ * → NFSv3/MOUNT/PORTMAP on one port, plus the metrics/health endpoint. `main.ts` is the CLI
+ * around it; tests and benchmarks start servers in-process with it too.
+ */
+import { BlockList, isIPv4 } from "node:net";
+import type { Server as HttpServer } from "node:http";
+import type { Logger } from "pino";
+import type { Config } from "./config/config.ts";
+import { ZeroFs } from "./fs/index.ts";
+import { FencedError } from "./lsm/errors.ts";
+import { openDatabase, type OpenDatabase } from "./lsm/open-database.ts";
+import { mountProgram } from "./nfs/mount.ts";
+import { nfs3Program } from "./nfs/nfs3-dispatch.ts";
+import { portmapProgram } from "./nfs/portmap.ts";
+import { RpcServer } from "./nfs/rpc-server.ts";
+import { ZeroFsNfs3Handler } from "./nfs/zerofs-handler.ts";
+import { startHttpEndpoint } from "./observability/http-endpoint.ts";
+import { ServerMetrics } from "./observability/metrics.ts";
+import type { OpenStoreOptions } from "./store/index.ts";
+import { DiskCacheStore } from "./store/disk-cache-store.ts";
+import { InstrumentedStore } from "./store/instrumented-store.ts";
+import type { DbOptions } from "./lsm/db.ts";
+
+export interface RunningServer {
+  readonly nfsPort: number;
+  readonly httpPort: number | undefined;
+  readonly fs: ZeroFs;
+  readonly metrics: ServerMetrics;
+  /** Stops accepting, finishes in-flight requests, makes everything durable, closes. */
+  close(): Promise<void>;
+}
+
+const PROGRAM_NAMES: Record<number, string> = { 100000: "portmap", 100003: "nfs", 100005: "mount" };
+const NFS_PROCS = ["NULL", "GETATTR", "SETATTR", "LOOKUP", "ACCESS", "READLINK", "READ", "WRITE", "CREATE", "MKDIR", "SYMLINK", "MKNOD", "REMOVE", "RMDIR", "RENAME", "LINK", "READDIR", "READDIRPLUS", "FSSTAT", "FSINFO", "PATHCONF", "COMMIT"];
+
+export function storeOptions(config: Config): OpenStoreOptions {
+  return {
+    s3: {
+      region: config.s3.region,
+      allowHttp: config.s3.allowHttp,
+      ...(config.s3.endpoint ? { endpoint: config.s3.endpoint } : {}),
+      ...(config.s3.accessKeyId ? { accessKeyId: config.s3.accessKeyId } : {}),
+      ...(config.s3.secretAccessKey ? { secretAccessKey: config.s3.secretAccessKey } : {}),
+    },
+  };
+}
+
+/** Allowed-client check from CIDRs (node's BlockList does the matching). */
+export function clientFilter(cidrs: readonly string[]): (address: string) => boolean {
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const [addr = "", bits] = c.split("/");
+    const type = isIPv4(addr) ? "ipv4" : "ipv6";
+    list.addSubnet(addr, bits === undefined ? (type === "ipv4" ? 32 : 128) : Number(bits), type);
+  }
+  return (address) => {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+    const a = mapped ? mapped[1]! : address;
+    return list.check(a, isIPv4(a) ? "ipv4" : "ipv6");
+  };
+}
+
+export async function startServer(config: Config, log: Logger, dbOptions: Partial<DbOptions> = {}): Promise<RunningServer> {
+  const metrics = new ServerMetrics();
+  let vol: OpenDatabase | undefined;
+  let fs: ZeroFs | undefined;
+  let rpc: RpcServer | undefined;
+  let http: HttpServer | undefined;
+  let ready = false;
+  try {
+    vol = await openDatabase({
+      url: config.url,
+      password: config.password,
+      store: storeOptions(config),
+      cache: { dir: config.cacheDir, maxBytes: config.cacheBytes },
+      wrapStore: (s) => new InstrumentedStore(s, metrics.storeObserver),
+      db: { logger: log.child({ component: "lsm" }), onWalFlush: (seconds) => metrics.walFlushDuration.observe(seconds), ...dbOptions },
+    });
+    const db = vol.db;
+    fs = await ZeroFs.open(db, {
+      logger: log.child({ component: "fs" }),
+      readOnly: config.readOnly,
+      ...(config.capacityBytes !== undefined ? { capacityBytes: config.capacityBytes } : {}),
+    });
+    const zfs = fs;
+    const handler = new ZeroFsNfs3Handler(zfs, {
+      identity: { squash: config.squash, anonUid: config.anonUid, anonGid: config.anonGid },
+      logger: log.child({ component: "nfs" }),
+      onRead: (n) => metrics.bytesRead.inc(n),
+      onWritten: (n) => metrics.bytesWritten.inc(n),
+    });
+    const server = new RpcServer({
+      logger: log.child({ component: "rpc" }),
+      allowClient: clientFilter(config.allowedClients),
+      hooks: {
+        onCall: (ev) => {
+          const program = PROGRAM_NAMES[ev.prog] ?? "other";
+          const procedure = program === "nfs" ? (NFS_PROCS[ev.proc] ?? "other") : program === "other" ? "other" : String(ev.proc);
+          metrics.rpcRequests.inc({ program, procedure, status: ev.outcome });
+          metrics.rpcDuration.observe({ program, procedure }, ev.durationMs / 1000);
+        },
+      },
+    });
+    rpc = server;
+    server.register(portmapProgram({ port: () => server.port }));
+    server.register(mountProgram({ exportPath: "/", rootHandle: () => zfs.rootHandle() }, { logger: log.child({ component: "mount" }) }));
+    server.register(nfs3Program(handler));
+    const nfsPort = await server.listen(config.port, config.listen);
+    let httpPort: number | undefined;
+    if (config.httpPort !== 0) {
+      http = await startHttpEndpoint(config.httpListen, config.httpPort, metrics.registry, {
+        healthy: () => (db.isFenced ? { ok: false, reason: "fenced: another server opened this volume" } : { ok: true }),
+        ready: () => (ready && !db.isFenced ? { ok: true } : { ok: false, reason: ready ? "fenced" : "starting" }),
+      }, log.child({ component: "http" }));
+      const addr = http.address();
+      httpPort = typeof addr === "object" && addr ? addr.port : undefined;
+    }
+    const diskCache = vol.store instanceof DiskCacheStore ? vol.store : undefined;
+    metrics.cacheStats = () => ({
+      block: db.stats().blockCache,
+      ...(diskCache ? { disk: { hits: diskCache.stats.hits, misses: diskCache.stats.misses } } : {}),
+    });
+    ready = true;
+    metrics.ready.set(1);
+    log.info({ nfsPort, httpPort, listen: config.listen, url: config.url, allowedClients: config.allowedClients }, "zerofs serving");
+    const openVol = vol;
+    let closing: Promise<void> | undefined;
+    return {
+      nfsPort,
+      httpPort,
+      fs: zfs,
+      metrics,
+      close() {
+        closing ??= (async () => {
+          ready = false;
+          metrics.ready.set(0);
+          await server.close();
+          await zfs.close();
+          await openVol.close();
+          await new Promise<void>((r) => (http ? http.close(() => r()) : r()));
+          log.info("zerofs stopped; everything acknowledged is durable");
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await rpc?.close().catch(() => undefined);
+    await fs?.close().catch(() => undefined);
+    await vol?.close().catch(() => undefined);
+    http?.close();
+    if (err instanceof FencedError) log.error({ err }, "another server owns this volume");
+    throw err;
+  }
+}

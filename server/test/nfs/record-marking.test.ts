@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { RecordDecoder, RecordTooLargeError, frameRecord } from "../../src/nfs/record-marking.ts";
+import { Rng } from "../../../test/support/random.ts";
+
+function fragment(data: Buffer, last: boolean): Buffer {
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(((last ? 0x8000_0000 : 0) | data.length) >>> 0);
+  return Buffer.concat([h, data]);
+}
+
+/** Several records, some multi-fragment (including empty fragments). */
+function sampleStream(rng: Rng): { stream: Buffer; records: Buffer[] } {
+  const records: Buffer[] = [];
+  const parts: Buffer[] = [];
+  for (let i = 0; i < 6; i++) {
+    const rec = rng.bytes(rng.int(1, 40));
+    records.push(rec);
+    let off = 0;
+    while (off < rec.length) {
+      const n = rng.chance(0.2) ? 0 : rng.int(1, rec.length - off);
+      const last = off + n === rec.length;
+      parts.push(fragment(rec.subarray(off, off + n), last));
+      off += n;
+    }
+  }
+  return { stream: Buffer.concat(parts), records };
+}
+
+test("record marking: split at every byte boundary (and pairs of boundaries)", () => {
+  const rng = Rng.fromEnv("record split");
+  const { stream, records } = sampleStream(rng);
+  for (let i = 0; i <= stream.length; i++) {
+    for (const j of [i, Math.min(stream.length, i + 1), Math.min(stream.length, i + 5), stream.length]) {
+      const d = new RecordDecoder(1024);
+      const got = [...d.push(stream.subarray(0, i)), ...d.push(stream.subarray(i, j)), ...d.push(stream.subarray(j))];
+      assert.deepEqual(got, records, `split at ${i}/${j}`);
+      assert.ok(d.idle);
+    }
+  }
+  // One byte at a time.
+  const d = new RecordDecoder(1024);
+  const got: Buffer[] = [];
+  for (let i = 0; i < stream.length; i++) got.push(...d.push(stream.subarray(i, i + 1)));
+  assert.deepEqual(got, records);
+});
+
+test("record marking: a record inside one chunk is a view, not a copy", () => {
+  const data = Buffer.from("hello world!");
+  const chunk = fragment(data, true);
+  const [rec] = new RecordDecoder().push(chunk);
+  assert.ok(rec !== undefined);
+  assert.equal(rec.buffer, chunk.buffer);
+  assert.equal(rec.byteOffset, chunk.byteOffset + 4);
+});
+
+test("record marking: multi-fragment record joined", () => {
+  const d = new RecordDecoder();
+  const out = d.push(Buffer.concat([fragment(Buffer.from("ab"), false), fragment(Buffer.from(""), false), fragment(Buffer.from("cd"), true)]));
+  assert.deepEqual(out, [Buffer.from("abcd")]);
+});
+
+test("record marking: many tiny fragments switch to a bounded growable buffer", () => {
+  const rng = new Rng(7);
+  const rec = rng.bytes(5000);
+  const parts: Buffer[] = [];
+  for (let i = 0; i < rec.length; i++) parts.push(fragment(rec.subarray(i, i + 1), i === rec.length - 1));
+  const d = new RecordDecoder(8192);
+  const got: Buffer[] = [];
+  for (const p of parts) got.push(...d.push(p));
+  assert.deepEqual(got, [rec]);
+});
+
+test("record marking: oversize refused from the header alone", () => {
+  for (const hdr of ["ffffffff", "7fffffff", "80400001"]) {
+    const d = new RecordDecoder(4 * 1024 * 1024);
+    const before = process.memoryUsage().arrayBuffers;
+    assert.throws(() => d.push(Buffer.from(hdr, "hex")), RecordTooLargeError);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 1024 * 1024, "nothing allocated from the declared length");
+  }
+  // Across fragments: the total counts.
+  const d = new RecordDecoder(100);
+  d.push(fragment(Buffer.alloc(60), false));
+  assert.throws(() => d.push(Buffer.from("80000029", "hex")), /at least 101 bytes/);
+  // Exactly the maximum is fine.
+  assert.equal(new RecordDecoder(100).push(fragment(Buffer.alloc(100), true)).length, 1);
+});
+
+test("record marking: declared length does not allocate before the bytes arrive", () => {
+  const d = new RecordDecoder(4 * 1024 * 1024);
+  d.push(Buffer.from("80400000", "hex")); // 4 MiB declared
+  d.push(Buffer.alloc(10));
+  assert.equal(d.bufferedBytes, 10);
+});
+
+test("record marking: frameRecord sets the last-fragment bit and length", () => {
+  const framed = frameRecord([Buffer.from("abc"), Buffer.from("defg")]);
+  assert.equal(framed[0]?.toString("hex"), "80000007");
+  const joined = Buffer.concat(framed);
+  assert.deepEqual(new RecordDecoder().push(joined), [Buffer.from("abcdefg")]);
+});
