@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.zerofs-installed
 
-.PHONY: run test install bench lint typecheck clean
+.PHONY: run test test-deps install bench lint typecheck clean
 
 # npm ci runs the `node` package's preinstall, which brings the pinned Node 24 that every
 # npm script runs on (never use --ignore-scripts or --omit=dev here: that drops back to the
@@ -17,7 +17,11 @@ install: $(NPM_STAMP)
 run: install
 	ZEROFS_ENCRYPTION_PASSWORD="$${ZEROFS_ENCRYPTION_PASSWORD:-zerofs-demo-password}" npm run --silent demo -- "$${ZEROFS_DATA_DIR:-./data}"
 
-test: install
+# Debian packages the tests use: libnfs-utils (the independent NFS client of the protocol tests).
+test-deps:
+	scripts/tools/ensure-apt.sh nfs-cp libnfs-utils
+
+test: install test-deps
 	npm test
 
 bench: install

@@ -7,7 +7,7 @@ import { BlockList, isIPv4 } from "node:net";
 import type { Server as HttpServer } from "node:http";
 import type { Logger } from "pino";
 import type { Config } from "./config/config.ts";
-import { ZeroFs } from "./fs/index.ts";
+import { FileType, isFsError, ROOT, ZeroFs, type Attrs } from "./fs/index.ts";
 import { FencedError } from "./lsm/errors.ts";
 import { openDatabase, type OpenDatabase } from "./lsm/open-database.ts";
 import { mountProgram } from "./nfs/mount.ts";
@@ -104,7 +104,30 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
     });
     rpc = server;
     server.register(portmapProgram({ port: () => server.port }));
-    server.register(mountProgram({ exportPath: "/", rootHandle: () => zfs.rootHandle() }, { logger: log.child({ component: "mount" }) }));
+    server.register(
+      mountProgram(
+        {
+          exportPath: "/",
+          rootHandle: () => zfs.rootHandle(),
+          // Like mountd, resolve subdirectory mounts with root's view of the tree.
+          subdirHandle: async (components) => {
+            let ino = zfs.rootIno;
+            let attrs: Attrs | undefined;
+            for (const name of components) {
+              try {
+                attrs = (await zfs.lookup(ROOT, ino, name)).attrs;
+              } catch (err) {
+                if (isFsError(err)) return undefined;
+                throw err;
+              }
+              ino = attrs.ino;
+            }
+            return attrs && attrs.type === FileType.DIR ? zfs.handleOf(attrs) : undefined;
+          },
+        },
+        { logger: log.child({ component: "mount" }) },
+      ),
+    );
     server.register(nfs3Program(handler));
     const nfsPort = await server.listen(config.port, config.listen);
     let httpPort: number | undefined;

@@ -33,6 +33,11 @@ const MNT_PATH_DECODE_MAX = 4096;
 export interface MountExport {
   exportPath: string;
   rootHandle(): Buffer | Promise<Buffer>;
+  /**
+   * Handle of a directory below the export (`mount host:/export/a/b`), or undefined when the
+   * path does not name a directory. Without it only the export itself can be mounted.
+   */
+  subdirHandle?(components: readonly string[]): Promise<Buffer | undefined>;
 }
 
 export interface MountOptions {
@@ -70,13 +75,22 @@ export function mountProgram(exp: MountExport, opts: MountOptions = {}): RpcProg
     const w = new XdrWriter(128);
     if (raw.length > MNTPATHLEN) return w.uint32(MountStat.MNT3ERR_NAMETOOLONG).chunks();
     const path = normalizeMountPath(raw.toString("utf8"));
-    if (path !== exportPath) {
+    const below = exportPath === "/" ? path.slice(1) : path.startsWith(`${exportPath}/`) ? path.slice(exportPath.length + 1) : undefined;
+    if (path !== exportPath && (below === undefined || !exp.subdirHandle)) {
       opts.logger?.info({ peer: ctx.creds.remoteAddress, path }, "MOUNT: unknown export path");
       return w.uint32(MountStat.MNT3ERR_NOENT).chunks();
     }
     let fh: Buffer;
     try {
-      fh = await exp.rootHandle();
+      if (path === exportPath) fh = await exp.rootHandle();
+      else {
+        const sub = await exp.subdirHandle!(below!.split("/"));
+        if (!sub) {
+          opts.logger?.info({ peer: ctx.creds.remoteAddress, path }, "MOUNT: no such directory below the export");
+          return w.uint32(MountStat.MNT3ERR_NOENT).chunks();
+        }
+        fh = sub;
+      }
     } catch (err) {
       opts.logger?.error({ err, peer: ctx.creds.remoteAddress, xid: ctx.xid }, "MOUNT: root handle unavailable");
       return w.uint32(MountStat.MNT3ERR_SERVERFAULT).chunks();

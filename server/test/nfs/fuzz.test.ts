@@ -17,9 +17,9 @@ import { RecordDecoder } from "../../src/nfs/record-marking.ts";
 import { parseCall } from "../../src/nfs/rpc.ts";
 import { XdrWriter } from "../../src/nfs/xdr.ts";
 import { Rng } from "../../../test/support/random.ts";
-import { encodeArgs, decodeResult, type ArgsByProc, type ProcNum } from "./nfs3-client-codec.ts";
+import { encodeArgs, decodeResult, type ArgsByProc, type ProcNum } from "../../../test/support/nfs/nfs3-client-codec.ts";
 import { ARGS } from "./nfs3-samples.ts";
-import { AUTH_NONE, RpcClient, authSys, encodeCall, successBody, type OpaqueAuthIn } from "./rpc-client.ts";
+import { AUTH_NONE, RpcClient, authSys, encodeCall, successBody, type OpaqueAuthIn } from "../../../test/support/nfs/rpc-client.ts";
 import { ROOT_FH, stubHandler } from "./stub-handler.ts";
 
 const TOTAL_MESSAGES = 100_000;

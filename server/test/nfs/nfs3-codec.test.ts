@@ -3,7 +3,7 @@ import { test } from "node:test";
 import * as codec from "../../src/nfs/nfs3-codec.ts";
 import { Nfs3Proc as P, Nfs3Status, type Entryplus3, type ReaddirplusResult, type ReaddirResult } from "../../src/nfs/nfs3-types.ts";
 import { XdrError, XdrReader, XdrWriter } from "../../src/nfs/xdr.ts";
-import { decodeResult, encodeArgs, type ArgsByProc, type ProcNum, type ResultsByProc } from "./nfs3-client-codec.ts";
+import { decodeResult, encodeArgs, type ArgsByProc, type ProcNum, type ResultsByProc } from "../../../test/support/nfs/nfs3-client-codec.ts";
 import { ARGS, FH2, RESULTS } from "./nfs3-samples.ts";
 import { COOKIE_VERF, fattr } from "./stub-handler.ts";
 

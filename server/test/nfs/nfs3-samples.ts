@@ -1,6 +1,6 @@
 /** Sample NFSv3 arguments and results for every procedure (codec and fuzz tests). */
 import { CreateMode, Ftype3, Nfs3Proc as P, Nfs3Status, StableHow, TimeHow, type Sattr3 } from "../../src/nfs/nfs3-types.ts";
-import type { ArgsByProc, ProcNum, ResultsByProc } from "./nfs3-client-codec.ts";
+import type { ArgsByProc, ProcNum, ResultsByProc } from "../../../test/support/nfs/nfs3-client-codec.ts";
 import { COOKIE_VERF, WRITE_VERF, fattr } from "./stub-handler.ts";
 
 export const FH = Buffer.from("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"); // 64 bytes

@@ -16,7 +16,7 @@ import {
 } from "../../src/nfs/rpc.ts";
 import { RpcAcceptError, RpcServer, type RpcCallContext, type RpcProcHandler } from "../../src/nfs/rpc-server.ts";
 import { XdrWriter } from "../../src/nfs/xdr.ts";
-import { AUTH_NONE, RpcClient, authSys, encodeCall, frame, parseReply, successBody } from "./rpc-client.ts";
+import { AUTH_NONE, RpcClient, authSys, encodeCall, frame, parseReply, successBody } from "../../../test/support/nfs/rpc-client.ts";
 
 test("parseCall: a well-formed CALL with AUTH_SYS", () => {
   const cred = authSys({ uid: 501, gid: 20, gids: [12, 61, 79], machineName: "mac", stamp: 99 });

@@ -10,8 +10,8 @@ import { IPPROTO_TCP, IPPROTO_UDP, PMAP_PROGRAM, PmapProc } from "../../src/nfs/
 import { AcceptStat } from "../../src/nfs/rpc.ts";
 import type { RpcCallEvent, RpcServer } from "../../src/nfs/rpc-server.ts";
 import { XdrWriter } from "../../src/nfs/xdr.ts";
-import { decodeResult, encodeArgs } from "./nfs3-client-codec.ts";
-import { AUTH_NONE, RpcClient, encodeCall, frame, successBody } from "./rpc-client.ts";
+import { decodeResult, encodeArgs } from "../../../test/support/nfs/nfs3-client-codec.ts";
+import { AUTH_NONE, RpcClient, encodeCall, frame, successBody } from "../../../test/support/nfs/rpc-client.ts";
 import { ROOT_FH, fattr, stubHandler } from "./stub-handler.ts";
 
 const HOST = "127.0.0.1";

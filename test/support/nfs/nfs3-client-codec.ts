@@ -53,8 +53,8 @@ import {
   type WccData,
   type WriteArgs,
   type WriteResult,
-} from "../../src/nfs/nfs3-types.ts";
-import { XdrReader, XdrWriter } from "../../src/nfs/xdr.ts";
+} from "../../../server/src/nfs/nfs3-types.ts";
+import { XdrReader, XdrWriter } from "../../../server/src/nfs/xdr.ts";
 
 // ------------------------------------------------------------------ argument encoders
 

@@ -4,8 +4,8 @@
  * retransmission tests).
  */
 import { connect, type Socket } from "node:net";
-import { RecordDecoder, frameRecord } from "../../src/nfs/record-marking.ts";
-import { XdrReader, XdrWriter } from "../../src/nfs/xdr.ts";
+import { RecordDecoder, frameRecord } from "../../../server/src/nfs/record-marking.ts";
+import { XdrReader, XdrWriter } from "../../../server/src/nfs/xdr.ts";
 
 export interface OpaqueAuthIn {
   flavor: number;
