@@ -13,9 +13,10 @@ $(NPM_STAMP): package.json package-lock.json
 
 install: $(NPM_STAMP)
 
-# The embedded default: a local directory (./data unless ZEROFS_DATA_DIR is set).
+# The server on the embedded default: a local directory (./data unless ZEROFS_DATA_DIR is set),
+# NFS on 127.0.0.1:2049 (ZEROFS_NFS_PORT), metrics on :9090 (see scripts/run-server.sh).
 run: install
-	ZEROFS_ENCRYPTION_PASSWORD="$${ZEROFS_ENCRYPTION_PASSWORD:-zerofs-demo-password}" npm run --silent demo -- "$${ZEROFS_DATA_DIR:-./data}"
+	scripts/run-server.sh
 
 # Debian packages the tests use: libnfs-utils (the independent NFS client of the protocol tests).
 test-deps:
