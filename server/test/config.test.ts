@@ -94,3 +94,14 @@ describe("configuration", () => {
     assert.match(problems(["--bogus", "/d"], base).join("\n"), /bogus/);
   });
 });
+
+describe("documentation", () => {
+  it("README.md documents every variable and flag --help lists", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
+    for (const s of Object.values(SETTINGS)) {
+      if ("env" in s && s.env) assert.ok(readme.includes(`\`${s.env}\``) || readme.includes(s.env), `README lacks ${s.env}`);
+      if ("flag" in s && s.flag) assert.ok(readme.includes(`--${s.flag}`), `README lacks --${s.flag}`);
+    }
+  });
+});
