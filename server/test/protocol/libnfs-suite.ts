@@ -167,6 +167,46 @@ export function libnfsSuite(name: string, makeVolume: () => Promise<Volume>): vo
       assert.equal((await nfsLs(server.nfsPort, "big")).length, DIR_ENTRIES);
     });
 
+    it("what COMMIT and FILE_SYNC acknowledged survives kill -9; the write verifier changes on restart", async () => {
+      let c = await Nfs3Client.connect(server.nfsPort);
+      let root = await c.mount("/");
+      const create = async (n: string): Promise<Buffer> =>
+        (await c.ok(P.CREATE, { where: { dir: root, name: Buffer.from(n) }, how: { mode: CreateMode.UNCHECKED, attributes: sattr() } })).obj!;
+      const synced = randomBytes(300_000);
+      const committed = randomBytes(2_500_000);
+      const fSync = await create("file-sync.bin");
+      const w = await c.ok(P.WRITE, { file: fSync, offset: 0n, count: synced.length, stable: StableHow.FILE_SYNC, data: synced });
+      assert.equal(w.committed, StableHow.FILE_SYNC);
+      const fCommit = await create("committed.bin");
+      let verf: Buffer | undefined;
+      for (let off = 0; off < committed.length; off += 1 << 20) {
+        const part = committed.subarray(off, off + (1 << 20));
+        const r = await c.ok(P.WRITE, { file: fCommit, offset: BigInt(off), count: part.length, stable: StableHow.UNSTABLE, data: part });
+        assert.equal(r.committed, StableHow.UNSTABLE, "UNSTABLE writes are answered UNSTABLE");
+        verf ??= Buffer.from(r.verf);
+      }
+      const commit = await c.ok(P.COMMIT, { file: fCommit, offset: 0n, count: 0 });
+      assert.ok(Buffer.from(commit.verf).equals(verf!), "same verifier within one server run");
+      c.close();
+      await server.kill();
+      await start();
+      c = await Nfs3Client.connect(server.nfsPort);
+      try {
+        root = await c.mount("/");
+        const read = async (fh: Buffer, n: number): Promise<Buffer> => {
+          const parts: Buffer[] = [];
+          for (let off = 0; off < n; off += 1 << 20) parts.push(Buffer.from((await c.ok(P.READ, { file: fh, offset: BigInt(off), count: 1 << 20 })).data));
+          return Buffer.concat(parts);
+        };
+        assert.ok((await read(fSync, synced.length)).equals(synced), "FILE_SYNC data survived kill -9");
+        assert.ok((await read(fCommit, committed.length)).equals(committed), "committed data survived kill -9");
+        const again = await c.ok(P.COMMIT, { file: fCommit, offset: 0n, count: 0 });
+        assert.ok(!Buffer.from(again.verf).equals(verf!), "a restarted server has a new write verifier, so clients resend uncommitted writes");
+      } finally {
+        c.close();
+      }
+    });
+
     it("never stores file names or contents in plaintext", async () => {
       const marker = `ZEROFS-PLAINTEXT-MARKER-${randomBytes(4).toString("hex")}`;
       const name = `${marker}.txt`;
