@@ -1,0 +1,98 @@
+/** The server Deployment: one replica, strategy Recreate (the store has exactly one writer). */
+import { ANN_CREDENTIALS_DIGEST, ANN_PASSWORD_HASH, HTTP_PORT, NFS_PORT, SECRET_KEY_ACTIVE } from "../api/constants.ts";
+import type { NormalizedSpec } from "../api/spec.ts";
+import type { ZeroFSVolume } from "../api/types.ts";
+import type { Deployment } from "../kube/types.ts";
+import { commonLabels, ownerReference, serverSelector } from "./labels.ts";
+import { serverName } from "./names.ts";
+import {
+  ACTIVE_PASSWORD_FILE,
+  CACHE_DIR,
+  PASSWORD_DIR,
+  cacheSizeGb,
+  containerSecurityContext,
+  passwordVolume,
+  podSecurityContext,
+  scheduling,
+  serverEnv,
+  serverResources,
+} from "./server-pod.ts";
+
+export interface DeploymentInput {
+  volume: ZeroFSVolume;
+  spec: NormalizedSpec;
+  /** spec.server.image, else the operator's default. */
+  image: string;
+  cacheClaimName: string;
+  /** 0 while a password change runs (the store must have no writer), else 1. */
+  replicas: 0 | 1;
+  /** Hash of the active password: a change restarts the server with the new password file. */
+  passwordHash: string;
+  /** Digest of the S3 credentials: a change restarts the server with the new keys. */
+  credentialsDigest?: string;
+}
+
+export function buildDeployment(i: DeploymentInput): Deployment {
+  const { volume: v, spec } = i;
+  const labels = { ...commonLabels(v, "server") };
+  const podAnnotations: Record<string, string> = {
+    ...spec.server.podAnnotations,
+    [ANN_PASSWORD_HASH]: i.passwordHash,
+  };
+  if (i.credentialsDigest) podAnnotations[ANN_CREDENTIALS_DIGEST] = i.credentialsDigest;
+  const container: Record<string, unknown> = {
+    name: "zerofs",
+    image: i.image,
+    command: ["zerofs"],
+    args: [spec.storage.url],
+    env: serverEnv(spec, { passwordFile: ACTIVE_PASSWORD_FILE, cacheSizeGb: cacheSizeGb(spec.cache.size) }),
+    ports: [
+      { name: "nfs", containerPort: NFS_PORT, protocol: "TCP" },
+      { name: "http", containerPort: HTTP_PORT, protocol: "TCP" },
+    ],
+    // Opening the store (fetching the manifest, replaying the WAL) can take a while on a cold
+    // cache: the startup probe gives it 5 minutes before liveness starts counting.
+    startupProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 5, failureThreshold: 60, timeoutSeconds: 3 },
+    livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 },
+    readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5, failureThreshold: 2, timeoutSeconds: 3 },
+    resources: serverResources(spec),
+    securityContext: containerSecurityContext(),
+    terminationMessagePolicy: "FallbackToLogsOnError",
+    volumeMounts: [
+      { name: "password", mountPath: PASSWORD_DIR, readOnly: true },
+      { name: "cache", mountPath: CACHE_DIR },
+      { name: "tmp", mountPath: "/tmp" },
+    ],
+  };
+  if (spec.server.imagePullPolicy) container.imagePullPolicy = spec.server.imagePullPolicy;
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: serverName(v), namespace: v.metadata.namespace, labels, ownerReferences: [ownerReference(v)] },
+    spec: {
+      replicas: i.replicas,
+      // Recreate: the old server stops before the new one starts, so two servers never write the
+      // store at once (the store's fencing would stop the old one, but only after a failed write).
+      strategy: { type: "Recreate" },
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: serverSelector(v) },
+      template: {
+        metadata: { labels: { ...spec.server.podLabels, ...commonLabels(v, "server") }, annotations: podAnnotations },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          // Time to flush the WAL and close the store cleanly on SIGTERM.
+          terminationGracePeriodSeconds: 60,
+          securityContext: podSecurityContext(),
+          containers: [container],
+          volumes: [
+            passwordVolume(v, [SECRET_KEY_ACTIVE]),
+            { name: "cache", persistentVolumeClaim: { claimName: i.cacheClaimName } },
+            { name: "tmp", emptyDir: {} },
+          ],
+          ...scheduling(spec),
+        },
+      },
+    },
+  };
+}
