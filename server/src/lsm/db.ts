@@ -280,6 +280,9 @@ export class Db {
     this.active = new Memtable();
     this.imm = [m, ...this.imm];
     const walDone = this.wal.cut();
+    // If the writer has failed, flushImmutable returns without awaiting this; the failure is
+    // already reported through `failure`, so don't let it surface as an unhandled rejection.
+    walDone.catch(() => undefined);
     this.flushChain = this.flushChain.then(() => this.flushImmutable(m, walDone)).catch((err: unknown) => this.fail(err, "memtable flush failed"));
   }
 
