@@ -442,7 +442,8 @@ export class ZeroFs {
   /**
    * WRITE. UNSTABLE returns once the batch is applied (readable, not yet durable); DATA_SYNC and
    * FILE_SYNC wait until it is durable and report FILE_SYNC (data and attributes are logged
-   * together in one batch).
+   * together in one batch). `data` may be a view of a buffer the caller reuses later: every byte
+   * kept is copied.
    */
   async write(cred: Cred, ino: number, offset: number, data: Buffer, stable: StableHow): Promise<WriteResult> {
     if (!Number.isSafeInteger(offset) || offset < 0) throw fsError("EINVAL", `write: invalid offset ${offset} of inode ${ino}`);

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Sealer } from "../crypto/sealer.ts";
 import { InjectedCrashError, PreconditionFailedError } from "../store/errors.ts";
 import type { ObjectStore } from "../store/object-store.ts";
-import { pickCompaction, runCompaction, type CompactionJob } from "./compactor.ts";
+import { partitionOf, pickCompaction, runCompaction, trivialMoves, type CompactionJob } from "./compactor.ts";
 import { compareKeys, type Entry } from "./entry.ts";
 import { CorruptObjectError, DbClosedError, FencedError } from "./errors.ts";
 import { collectGarbage, type GcResult } from "./gc.ts";
@@ -44,8 +44,13 @@ export interface DbOptions {
   sstBlockBytes: number;
   /** Compaction splits output SSTs at this size. */
   sstTargetBytes: number;
-  /** L0 SST count that triggers compaction into a sorted run. */
+  /** L0 SSTs of one key partition that trigger compaction into a sorted run. */
   l0CompactionTrigger: number;
+  /**
+   * Compaction inputs of at least this many bytes that overlap no other input move into the
+   * output run unchanged instead of being rewritten (Infinity: always rewrite).
+   */
+  trivialMoveMinBytes: number;
   /** Number of similar-sized adjacent sorted runs merged together (size-tiered). */
   runMergeWidth: number;
   /** Runs count as similar when the biggest is at most this multiple of the smallest. */
@@ -56,6 +61,8 @@ export interface DbOptions {
   blockCacheBytes: number;
   /** Blocks fetched ahead of a sequential scan. */
   scanReadAhead: number;
+  /** Adjacent blocks a scan needs are fetched with one ranged GET of up to this many bytes (0: one GET per block). */
+  scanCoalesceBytes: number;
   /** How often garbage collection runs (0 = only on demand). */
   gcIntervalMs: number;
   /** Objects become garbage only once unreferenced and older than this. */
@@ -73,11 +80,13 @@ export const DEFAULT_DB_OPTIONS: DbOptions = {
   sstBlockBytes: 16 * 1024,
   sstTargetBytes: 64 * 1024 * 1024,
   l0CompactionTrigger: 4,
+  trivialMoveMinBytes: 4 * 1024 * 1024,
   runMergeWidth: 4,
   runSizeRatio: 4,
   autoCompact: true,
   blockCacheBytes: 256 * 1024 * 1024,
   scanReadAhead: 4,
+  scanCoalesceBytes: 2 * 1024 * 1024,
   gcIntervalMs: 60_000,
   gcMinAgeMs: 10 * 60_000,
 };
@@ -283,23 +292,46 @@ export class Db {
     // If the writer has failed, flushImmutable returns without awaiting this; the failure is
     // already reported through `failure`, so don't let it surface as an unhandled rejection.
     walDone.catch(() => undefined);
-    this.flushChain = this.flushChain.then(() => this.flushImmutable(m, walDone)).catch((err: unknown) => this.fail(err, "memtable flush failed"));
+    // The memtable's SSTs are built and uploaded at once, while the WAL may still be uploading
+    // its last batches and while earlier memtables' flushes finish: only the manifest commits,
+    // which declare those WAL objects flushed and order L0, wait (in freeze order). A failed
+    // build is retried (or reported) by flushImmutable; the catch keeps it from going unhandled.
+    const built = this.writeL0(m.entries());
+    built.catch(() => undefined);
+    this.flushChain = this.flushChain.then(() => this.flushImmutable(m, walDone, built)).catch((err: unknown) => this.fail(err, "memtable flush failed"));
   }
 
-  private async flushImmutable(m: Memtable, walDone: Promise<number>): Promise<void> {
-    if (this.failure) return;
-    const walUpto = await walDone;
-    let ref: SstRef | undefined;
+  private async flushImmutable(m: Memtable, walDone: Promise<number>, firstBuild: Promise<SstRef[]>): Promise<void> {
+    const release = (refs: SstRef[]): void => {
+      for (const r of refs) this.unpin(r.key);
+    };
+    if (this.failure) {
+      firstBuild.then(release, () => undefined);
+      return;
+    }
+    let walUpto: number | undefined;
+    let refs: SstRef[] = [];
+    let pending: Promise<SstRef[]> | undefined = firstBuild;
     for (let attempt = 1; ; attempt++) {
+      let built = false;
       try {
-        ref = await this.writeSst(m.entries());
+        refs = await (pending ?? this.writeL0(m.entries()));
+        built = true;
+        walUpto ??= await walDone;
+        const upto = walUpto;
         await this.commitManifest((s) => {
-          if (ref) s.l0 = [ref, ...s.l0];
-          s.walFlushedUpto = walUpto;
+          s.l0 = [...refs, ...s.l0];
+          s.walFlushedUpto = upto;
           s.lastFlushedSeq = Math.max(s.lastFlushedSeq, m.lastSeq);
         });
+        release(refs);
         break;
       } catch (err) {
+        pending = undefined;
+        // Not committed: the uploaded SSTs are orphans now (a retry builds new ones).
+        if (built) release(refs);
+        // A failed WAL is final (it failed the writer).
+        if (built && walUpto === undefined) throw err;
         // The memtable's data is safe in the WAL; an unreachable store only delays the flush
         // (writers stall once maxImmutableMemtables are waiting). Ownership loss is final.
         if (isFatal(err) || this.failure || this.closed) throw err;
@@ -309,21 +341,46 @@ export class Db {
     }
     this.imm = this.imm.filter((x) => x !== m);
     for (const w of this.capacityWaiters.splice(0)) w();
-    this.log?.debug({ sst: ref?.key, entries: ref?.entryCount, walUpto }, "memtable flushed");
+    this.log?.debug({ ssts: refs.map((r) => r.key), entries: refs.reduce((n, r) => n + r.entryCount, 0), walUpto }, "memtable flushed");
     this.maybeCompact();
   }
 
-  /** Builds and uploads one SST; returns undefined for no entries. */
-  private async writeSst(entries: Iterable<Entry>): Promise<SstRef | undefined> {
-    const key = sstKey(this.nextSstId++);
-    const builder = new SstBuilder(key, this.sstSealer, { blockSize: this.opts.sstBlockBytes });
-    for (const e of entries) builder.add(e.key, e.value);
-    if (builder.entryCount === 0) return undefined;
-    const { body, info } = await builder.finish();
-    await this.store.put(key, body);
-    this.counters.sstObjects++;
-    this.counters.sstBytes += body.length;
-    return { key, size: info.size, firstKey: info.firstKey, lastKey: info.lastKey, entryCount: info.entryCount };
+  /**
+   * Builds and uploads the L0 SSTs of a memtable: one per key partition (see compactor.ts).
+   * They stay pinned (GC leaves them alone) until the caller has committed them to the manifest
+   * or given up on them, however long that takes.
+   */
+  private async writeL0(entries: Iterable<Entry>): Promise<SstRef[]> {
+    const refs: SstRef[] = [];
+    let builder: SstBuilder | undefined;
+    let partition = 0;
+    const finish = async (): Promise<void> => {
+      const b = builder;
+      builder = undefined;
+      if (!b || b.entryCount === 0) return;
+      const { body, info } = await b.finish();
+      const ref: SstRef = { key: info.key, size: info.size, firstKey: info.firstKey, lastKey: info.lastKey, entryCount: info.entryCount };
+      this.pin(ref.key);
+      refs.push(ref);
+      await this.store.put(info.key, body);
+      this.counters.sstObjects++;
+      this.counters.sstBytes += body.length;
+    };
+    try {
+      for (const e of entries) {
+        if (builder && partitionOf(e.key) !== partition) await finish();
+        if (!builder) {
+          builder = new SstBuilder(sstKey(this.nextSstId++), this.sstSealer, { blockSize: this.opts.sstBlockBytes });
+          partition = partitionOf(e.key);
+        }
+        builder.add(e.key, e.value);
+      }
+      await finish();
+    } catch (err) {
+      for (const r of refs) this.unpin(r.key);
+      throw err;
+    }
+    return refs;
   }
 
   /** Serialized manifest update; losing the put-if-absent means we were fenced. */
@@ -419,11 +476,14 @@ export class Db {
     const runsById = new Map(this.manifest.runs.map((r) => [r.id, r]));
     const inputRuns = job.runIds.map((id) => runsById.get(id)).filter((r): r is SortedRun => r !== undefined);
     const inputs = [...job.l0, ...inputRuns.flatMap((r) => r.ssts)];
+    // Inputs that overlap no other input move into the output run as they are.
+    const moves = trivialMoves(inputs, this.opts.trivialMoveMinBytes);
+    const rewrite = (ref: SstRef): boolean => !moves.has(ref.key);
     for (const ref of inputs) this.pin(ref.key);
     try {
       const sources: EntrySource[] = [
-        ...job.l0.map((ref) => this.sstSource(ref, undefined, undefined)),
-        ...inputRuns.map((run) => this.runSource(run, undefined, undefined)),
+        ...job.l0.filter(rewrite).map((ref) => this.sstSource(ref, undefined, undefined)),
+        ...inputRuns.map((run) => this.runSource({ id: run.id, ssts: run.ssts.filter(rewrite) }, undefined, undefined)),
       ];
       const outputs = await runCompaction(mergeEntries(sources, job.bottom), {
         targetBytes: this.opts.sstTargetBytes,
@@ -438,7 +498,7 @@ export class Db {
           this.counters.sstBytes += body.length;
           this.counters.compactionBytes += body.length;
         },
-      });
+      }, inputs.filter((ref) => moves.has(ref.key)));
       const run: SortedRun = { id: this.nextRunId++, ssts: outputs };
       const l0Keys = new Set(job.l0.map((r) => r.key));
       const runIds = new Set(job.runIds);
@@ -452,11 +512,11 @@ export class Db {
         s.runs = rest;
       });
       this.counters.compactions++;
-      for (const ref of inputs) {
+      for (const ref of inputs.filter(rewrite)) {
         this.readers.delete(ref.key);
         this.blockCache.evictObject(ref.key);
       }
-      this.log?.debug({ inputs: inputs.length, outputs: outputs.length, run: run.id }, "compaction done");
+      this.log?.debug({ inputs: inputs.length, moved: moves.size, outputs: outputs.length, run: run.id }, "compaction done");
     } finally {
       for (const ref of inputs) this.unpin(ref.key);
     }
@@ -528,7 +588,7 @@ export class Db {
 
   private async *sstSource(ref: SstRef, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry> {
     const reader = await this.reader(ref);
-    yield* reader.scan(from, to, { readAhead: this.opts.scanReadAhead });
+    yield* reader.scan(from, to, { readAhead: this.opts.scanReadAhead, coalesceBytes: this.opts.scanCoalesceBytes });
   }
 
   private async *runSource(run: SortedRun, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry> {

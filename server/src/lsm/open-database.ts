@@ -1,6 +1,6 @@
 import { openKeyring, type Keyring, type KeyringOptions } from "../crypto/keyring.ts";
 import { DiskCacheStore } from "../store/disk-cache-store.ts";
-import { openStore, type OpenStoreOptions } from "../store/index.ts";
+import { LocalStore, openStore, type OpenStoreOptions } from "../store/index.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 import { Db, type DbOptions } from "./db.ts";
 import { SST_DIR } from "./object-names.ts";
@@ -36,7 +36,10 @@ export async function openDatabase(cfg: DatabaseConfig): Promise<OpenDatabase> {
   try {
     const keyring = await openKeyring(base, cfg.password, cfg.keyring);
     // Only SSTs are immutable and read repeatedly; WAL and manifests are read once at start.
-    const store = cfg.cache
+    // A local-directory volume is already on local disk: caching its SSTs on local disk again
+    // would double the disk writes (each cached part is fsynced) and turn every block read
+    // into a part-sized read, for nothing.
+    const store = cfg.cache && !(opened instanceof LocalStore)
       ? await DiskCacheStore.open(base, { dir: cfg.cache.dir, maxBytes: cfg.cache.maxBytes, isCacheable: (k) => k.startsWith(SST_DIR) })
       : base;
     const db = await Db.open(store, keyring, cfg.db);

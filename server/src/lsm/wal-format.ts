@@ -57,6 +57,24 @@ export function encodeBatch(seq: number, batch: WriteBatch): { parts: Buffer[]; 
   return { parts, bytes };
 }
 
+/** Largest WAL body a WalScratch keeps around for reuse. */
+const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A reusable buffer for the plaintext body of WAL objects: the body is garbage once sealed,
+ * and assembling every multi-MiB body in freshly allocated memory costs page faults and garbage
+ * collections. One scratch serves one sealWal at a time.
+ */
+export class WalScratch {
+  private buf: Buffer = Buffer.alloc(0);
+
+  take(size: number): Buffer {
+    if (size > SCRATCH_MAX_BYTES) return Buffer.allocUnsafe(size);
+    if (this.buf.length < size) this.buf = Buffer.allocUnsafe(Math.max(size, Math.min(2 * this.buf.length, SCRATCH_MAX_BYTES)));
+    return this.buf.subarray(0, size);
+  }
+}
+
 export async function sealWal(
   objectKey: string,
   epoch: number,
@@ -64,11 +82,17 @@ export async function sealWal(
   parts: Buffer[],
   bytes: number,
   sealer: Sealer,
+  scratch?: WalScratch,
 ): Promise<Buffer> {
-  const head = Buffer.allocUnsafe(12);
-  head.writeBigUInt64BE(BigInt(epoch), 0);
-  head.writeUInt32BE(batchCount, 8);
-  const body = Buffer.concat([head, ...parts], 12 + bytes);
+  const body = scratch ? scratch.take(12 + bytes) : Buffer.allocUnsafe(12 + bytes);
+  body.writeBigUInt64BE(BigInt(epoch), 0);
+  body.writeUInt32BE(batchCount, 8);
+  let off = 12;
+  for (const p of parts) {
+    body.set(p, off);
+    off += p.length;
+  }
+  if (off !== body.length) throw new RangeError(`WAL parts hold ${off - 12} bytes, expected ${bytes}`);
   const sealed = (await sealer.prepare(body)).sealParts(blockAad(objectKey, 0));
   return Buffer.concat([HEADER, ...sealed], HEADER.length + sealed.reduce((n, p) => n + p.length, 0));
 }

@@ -3,7 +3,7 @@ import { InjectedCrashError, PreconditionFailedError } from "../store/errors.ts"
 import type { ObjectStore } from "../store/object-store.ts";
 import { FencedError } from "./errors.ts";
 import { walKey } from "./object-names.ts";
-import { sealWal } from "./wal-format.ts";
+import { sealWal, WalScratch } from "./wal-format.ts";
 
 /**
  * Group commit into WAL objects.
@@ -11,10 +11,13 @@ import { sealWal } from "./wal-format.ts";
  * Batches accumulate in an open segment; a segment is closed by the flush timer, by an explicit
  * flush, when it grows past `maxSegmentBytes`, or by `cut()` (the memtable boundary: one WAL
  * object never holds batches of two memtables, so "WAL ids ≤ N are in SSTs" is exact).
- * Closed segments are uploaded one at a time in order with put-if-absent under consecutive
- * ids; while one upload is in flight, later segments that are not separated by a cut are merged
- * so that concurrent waiters share one PUT. A put-if-absent that loses means another writer owns
- * the store: the writer is fenced and never acknowledges anything again.
+ * Closed segments become uploads under consecutive ids, PUT one at a time in id order with
+ * put-if-absent. While an upload is in progress, small closed segments that are not separated
+ * by a cut wait and are then merged (up to `maxSegmentBytes`) so that concurrent waiters share
+ * one PUT; full segments (bulk writing) are sealed at once, up to SEAL_AHEAD uploads ahead of
+ * the PUT in progress, so that sealing (compression, encryption) overlaps the previous PUT. A
+ * put-if-absent that loses means another writer owns the store: the writer is fenced and never
+ * acknowledges anything again.
  */
 export interface WalWriterOptions {
   flushIntervalMs: number;
@@ -52,11 +55,28 @@ function newSegment(): Segment {
   return { parts: [], bytes: 0, batches: 0, done, resolve, reject, boundary: false };
 }
 
+/** Uploads sealed ahead of the one being PUT. */
+const SEAL_AHEAD = 2;
+
+/** A WAL object on its way to the store: formed (id assigned, sealing started), then PUT. */
+interface Upload {
+  id: number;
+  /** The first segment, with the merged ones' batches appended. */
+  seg: Segment;
+  merged: Segment[];
+  body: Promise<Buffer>;
+  sealStart: number;
+}
+
 export class WalWriter {
   private current: Segment = newSegment();
+  /** Closed segments not yet formed into uploads. */
   private readonly queue: Segment[] = [];
-  private uploading = false;
+  /** Formed uploads in id order; the first is being PUT (or sealed, then PUT). */
+  private readonly pipeline: Upload[] = [];
+  private putting = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Id of the next upload to form. */
   private nextId: number;
   private lastDurableId: number;
   private lastOwnershipProof = Date.now();
@@ -68,6 +88,9 @@ export class WalWriter {
   private readonly sealer: Sealer;
   private readonly epoch: number;
   private readonly opts: WalWriterOptions;
+  /** Plaintext buffers of finished seals, reused by the next ones. */
+  private readonly scratches: WalScratch[] = [];
+  private flushAfterUpload = false;
 
   constructor(store: ObjectStore, sealer: Sealer, epoch: number, nextId: number, opts: WalWriterOptions) {
     this.store = store;
@@ -94,7 +117,7 @@ export class WalWriter {
     for (const p of parts) seg.parts.push(p);
     seg.bytes += bytes;
     seg.batches++;
-    if (seg.bytes >= this.opts.maxSegmentBytes || (urgent && !this.uploading)) this.closeCurrent(false);
+    if (seg.bytes >= this.opts.maxSegmentBytes || (urgent && !this.putting)) this.closeCurrent(false);
     else if (urgent) this.flushAfterUpload = true;
     else if (this.timer === undefined) {
       this.timer = setTimeout(() => {
@@ -117,7 +140,9 @@ export class WalWriter {
         last.boundary = true;
         return last.done;
       }
-      return this.inFlight ?? Promise.resolve(this.lastDurableId);
+      // A formed upload never takes more segments: it ends at a boundary already.
+      const up = this.pipeline[this.pipeline.length - 1];
+      return up ? up.seg.done : Promise.resolve(this.lastDurableId);
     }
     const seg = this.current;
     this.closeCurrent(true);
@@ -130,7 +155,10 @@ export class WalWriter {
     if (this.current.batches > 0) this.closeCurrent(false);
     const last = this.queue[this.queue.length - 1];
     if (last) await last.done;
-    else if (this.inFlight) await this.inFlight;
+    else {
+      const up = this.pipeline[this.pipeline.length - 1];
+      if (up) await up.seg.done;
+    }
   }
 
   /** Stops the timer; pending segments fail with `reason`. */
@@ -139,9 +167,6 @@ export class WalWriter {
     this.timer = undefined;
     this.fail(reason);
   }
-
-  private inFlight: Promise<number> | undefined;
-  private flushAfterUpload = false;
 
   private closeCurrent(boundary: boolean): void {
     if (this.timer) {
@@ -153,61 +178,79 @@ export class WalWriter {
     seg.boundary = boundary;
     this.current = newSegment();
     this.queue.push(seg);
-    if (!this.uploading) void this.uploadLoop();
+    this.pump();
   }
 
-  private async uploadLoop(): Promise<void> {
-    this.uploading = true;
+  /** Forms uploads from closed segments when it is time, and keeps the PUT loop running. */
+  private pump(): void {
+    while (!this.failed && this.queue.length > 0) {
+      // Small segments gather while an upload is in progress (one group commit); a full one
+      // is sealed at once, so that its sealing overlaps the PUTs before it.
+      const busy = this.pipeline.length > 0;
+      if (busy && (this.pipeline.length > SEAL_AHEAD || this.queue[0]!.bytes < this.opts.maxSegmentBytes)) break;
+      this.pipeline.push(this.form());
+    }
+    if (!this.putting && this.pipeline.length > 0) void this.putLoop();
+  }
+
+  private form(): Upload {
+    const seg = this.queue.shift()!;
+    const merged: Segment[] = [];
+    while (!seg.boundary && this.queue.length > 0 && seg.bytes + this.queue[0]!.bytes <= this.opts.maxSegmentBytes) {
+      const next = this.queue.shift()!;
+      for (const p of next.parts) seg.parts.push(p);
+      seg.bytes += next.bytes;
+      seg.batches += next.batches;
+      seg.boundary = next.boundary;
+      merged.push(next);
+    }
+    const id = this.nextId++;
+    const scratch = this.scratches.pop() ?? new WalScratch();
+    const sealStart = performance.now();
+    const body = (async () => {
+      try {
+        return await sealWal(walKey(id), this.epoch, seg.batches, seg.parts, seg.bytes, this.sealer, scratch);
+      } finally {
+        this.scratches.push(scratch);
+      }
+    })();
+    // Awaited by the PUT loop, which reports a failure; never left unhandled meanwhile.
+    body.catch(() => undefined);
+    return { id, seg, merged, body, sealStart };
+  }
+
+  private async putLoop(): Promise<void> {
+    this.putting = true;
     try {
-      while (this.queue.length > 0 && !this.failed) {
-        const seg = this.queue.shift()!;
-        // Group commit: fold queued segments into this upload until a memtable boundary.
-        const merged: Segment[] = [];
-        while (!seg.boundary && this.queue.length > 0) {
-          const next = this.queue.shift()!;
-          for (const p of next.parts) seg.parts.push(p);
-          seg.bytes += next.bytes;
-          seg.batches += next.batches;
-          seg.boundary = next.boundary;
-          merged.push(next);
-        }
-        const id = this.nextId;
-        this.inFlight = seg.done;
+      while (this.pipeline.length > 0 && !this.failed) {
+        const up = this.pipeline[0]!;
         try {
-          await this.upload(id, seg);
+          await this.put(up);
         } catch (err) {
-          const e = err instanceof Error ? err : new Error(String(err));
-          seg.reject(e);
-          for (const m of merged) m.reject(e);
-          this.fail(e);
+          this.fail(err instanceof Error ? err : new Error(String(err)));
           return;
         }
-        this.nextId = id + 1;
-        this.lastDurableId = id;
+        if (this.failed) return; // aborted meanwhile: fail() has settled every waiter
+        this.pipeline.shift();
+        this.lastDurableId = up.id;
         this.stats.objects++;
-        this.stats.batches += seg.batches;
-        seg.resolve(id);
-        for (const m of merged) m.resolve(id);
+        this.stats.batches += up.seg.batches;
+        up.seg.resolve(up.id);
+        for (const m of up.merged) m.resolve(up.id);
         if (this.flushAfterUpload && this.queue.length === 0) {
           this.flushAfterUpload = false;
           this.closeCurrent(false);
         }
+        this.pump();
       }
     } finally {
-      this.uploading = false;
-      this.inFlight = undefined;
+      this.putting = false;
     }
   }
 
-  private async upload(id: number, seg: Segment): Promise<void> {
-    const start = performance.now();
-    await this.uploadOnce(id, seg);
-    this.opts.onDurable?.((performance.now() - start) / 1000, seg.bytes);
-  }
-
-  private async uploadOnce(id: number, seg: Segment): Promise<void> {
-    const key = walKey(id);
-    const body = await sealWal(key, this.epoch, seg.batches, seg.parts, seg.bytes, this.sealer);
+  private async put(up: Upload): Promise<void> {
+    const key = walKey(up.id);
+    const body = await up.body;
     this.stats.bytes += body.length;
     if (Date.now() - this.lastOwnershipProof > this.opts.ownershipCheckMs) {
       // After a long idle period the WAL id we are about to use may have been garbage
@@ -219,13 +262,17 @@ export class WalWriter {
       try {
         await this.store.putIfAbsent(key, body);
         this.lastOwnershipProof = Date.now();
+        this.opts.onDurable?.((performance.now() - up.sealStart) / 1000, up.seg.bytes);
         return;
       } catch (err) {
         if (err instanceof PreconditionFailedError) {
           // Either an earlier attempt of ours landed and its reply was lost, or another
           // writer took this id. Random nonces make our body unique, so compare bytes.
           const existing = await this.store.get(key).catch(() => undefined);
-          if (existing?.equals(body)) return;
+          if (existing?.equals(body)) {
+            this.opts.onDurable?.((performance.now() - up.sealStart) / 1000, up.seg.bytes);
+            return;
+          }
           throw new FencedError(`WAL object ${key} was written by another writer (this writer's epoch ${this.epoch})`, { cause: err });
         }
         if (err instanceof InjectedCrashError) throw err;
@@ -237,6 +284,10 @@ export class WalWriter {
 
   private fail(err: Error): void {
     if (!this.failed) this.failed = err;
+    for (const up of this.pipeline.splice(0)) {
+      up.seg.reject(err);
+      for (const m of up.merged) m.reject(err);
+    }
     for (const seg of this.queue.splice(0)) seg.reject(err);
     if (this.current.batches > 0) this.current.reject(err);
     this.current = newSegment();

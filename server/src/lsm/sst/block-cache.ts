@@ -84,6 +84,11 @@ export class BlockCache {
     return this.startLoad(key, load);
   }
 
+  /** True when `key` is resident or being loaded (does not touch recency or the stats). */
+  has(key: string): boolean {
+    return this.lru.has(key) || this.inflight.has(key);
+  }
+
   /** Starts loading `key` in the background unless it is resident or in flight. */
   prefetch<T extends Cacheable>(key: string, load: () => Promise<T>): void {
     if (this.lru.has(key) || this.inflight.has(key)) return;
