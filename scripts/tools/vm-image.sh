@@ -15,6 +15,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 KEY="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)"
 CACHE="${ZEROFS_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zerofs-tools}"
 DEST="$CACHE/vm-$KEY"
+# One at a time (apt and the build); concurrent callers wait, then find everything done.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.vm-image.lock"
+flock 9
 
 # Host tools the harness and the guest (which runs the host's binaries) use.
 bash "$here/ensure-apt.sh" \
@@ -29,9 +33,6 @@ fi
 
 if [[ -f "$DEST/ok" ]]; then echo "$DEST"; exit 0; fi
 mkdir -p "$DEST"
-exec 9>"$DEST/.build.lock"
-flock 9
-if [[ -f "$DEST/ok" ]]; then echo "$DEST"; exit 0; fi
 echo "vm-image.sh: building the test VM image into $DEST (one-time)" >&2
 
 work="$(mktemp -d)"
