@@ -7,8 +7,6 @@ import { commonLabels, ownerReference, serverSelector } from "./labels.ts";
 import { serverName } from "./names.ts";
 import {
   ACTIVE_PASSWORD_FILE,
-  CACHE_DIR,
-  PASSWORD_DIR,
   cacheSizeGb,
   containerSecurityContext,
   passwordVolume,
@@ -16,6 +14,7 @@ import {
   scheduling,
   serverEnv,
   serverResources,
+  serverVolumeMounts,
 } from "./server-pod.ts";
 
 export interface DeploymentInput {
@@ -58,11 +57,7 @@ export function buildDeployment(i: DeploymentInput): Deployment {
     resources: serverResources(spec),
     securityContext: containerSecurityContext(),
     terminationMessagePolicy: "FallbackToLogsOnError",
-    volumeMounts: [
-      { name: "password", mountPath: PASSWORD_DIR, readOnly: true },
-      { name: "cache", mountPath: CACHE_DIR },
-      { name: "tmp", mountPath: "/tmp" },
-    ],
+    volumeMounts: serverVolumeMounts(),
   };
   if (spec.server.imagePullPolicy) container.imagePullPolicy = spec.server.imagePullPolicy;
   return {

@@ -14,8 +14,6 @@ import { commonLabels, ownerReference } from "./labels.ts";
 import { rotationJobName, verifyJobName } from "./names.ts";
 import {
   ACTIVE_PASSWORD_FILE,
-  CACHE_DIR,
-  PASSWORD_DIR,
   PENDING_PASSWORD_FILE,
   containerSecurityContext,
   passwordVolume,
@@ -23,6 +21,7 @@ import {
   scheduling,
   serverEnv,
   serverResources,
+  serverVolumeMounts,
 } from "./server-pod.ts";
 
 export type PasswordJobKind = "rotate" | "verify";
@@ -56,11 +55,7 @@ export function buildPasswordJob(kind: PasswordJobKind, i: PasswordJobInput): Jo
     // The server's error ("wrong password", "store unreachable") becomes the termination message,
     // which the operator copies into the PasswordRotation condition.
     terminationMessagePolicy: "FallbackToLogsOnError",
-    volumeMounts: [
-      { name: "password", mountPath: PASSWORD_DIR, readOnly: true },
-      { name: "cache", mountPath: CACHE_DIR },
-      { name: "tmp", mountPath: "/tmp" },
-    ],
+    volumeMounts: serverVolumeMounts(),
   };
   if (spec.server.imagePullPolicy) container.imagePullPolicy = spec.server.imagePullPolicy;
   return {

@@ -91,6 +91,18 @@ export function containerSecurityContext(): Record<string, unknown> {
   };
 }
 
+/**
+ * Mounts of every zerofs container (server and password-change Jobs): the password files, the
+ * cache, and a writable /tmp beside the read-only root filesystem.
+ */
+export function serverVolumeMounts(): Record<string, unknown>[] {
+  return [
+    { name: "password", mountPath: PASSWORD_DIR, readOnly: true },
+    { name: "cache", mountPath: CACHE_DIR },
+    { name: "tmp", mountPath: "/tmp" },
+  ];
+}
+
 /** The operator's password Secret mounted read-only; `keys` picks which entries are files. */
 export function passwordVolume(v: Pick<ZeroFSVolume, "metadata">, keys: string[]): Record<string, unknown> {
   return {
