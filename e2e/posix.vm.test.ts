@@ -5,12 +5,6 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { guestTest } from "./vm/suite.ts";
 
-/** Checks the server is known to fail, reported as todo (with the reason) instead of failing. */
-const KNOWN: Record<string, string> = {
-  "sparse files: st_blocks and du smaller than the size":
-    "server gap: fattr3.used is ceil(size/4096)*4096 (server/src/fs/zerofs.ts attrsOf), not the bytes of the chunks stored",
-};
-
 test("POSIX permissions and semantics as root and unprivileged users", { timeout: 10 * 60_000 }, async (t) => {
   const r = await guestTest(t, { script: "posix", timeoutMs: 8 * 60_000 });
   const lines = r.console.split("\n");
@@ -21,8 +15,7 @@ test("POSIX permissions and semantics as root and unprivileged users", { timeout
     if (!m) continue;
     const [, status, name = "", why] = m;
     n++;
-    const known = KNOWN[name];
-    await t.test(name, known ? { todo: known } : {}, () => {
+    await t.test(name, () => {
       if (status !== "ok") throw new Error(why ?? "failed");
     });
   }

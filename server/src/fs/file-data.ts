@@ -56,15 +56,70 @@ export async function readData(db: Db, ino: number, size: number, offset: number
 }
 
 /**
- * Adds the chunk puts/deletes that write `data` at `offset` of a file currently `oldSize`
- * bytes long. Chunks covered completely are written without reading; at most the first and
- * last chunk are read-modify-written, and only when they hold data (start before oldSize).
+ * Whether chunks of a file exist, answered from its stored-chunk count where that decides it
+ * (none stored, or every index below the size stored) and from the store otherwise.
  */
-export async function planWrite(db: Db, batch: WriteBatch, ino: number, oldSize: number, offset: number, data: Buffer): Promise<void> {
-  if (data.length === 0) return;
+class ChunkPresence {
+  private readonly db: Db;
+  private readonly ino: number;
+  private readonly chunks: number | undefined;
+  private readonly total: number;
+
+  constructor(db: Db, ino: number, chunks: number | undefined, total: number) {
+    this.db = db;
+    this.ino = ino;
+    this.chunks = chunks;
+    this.total = total;
+  }
+
+  /** undefined: the count is unknown (a version 1 inode), so nobody needs the answer. */
+  async exists(index: number): Promise<boolean | undefined> {
+    if (this.chunks === undefined) return undefined;
+    if (index >= this.total || this.chunks === 0) return false;
+    if (this.chunks >= this.total) return true;
+    return (await this.db.get(chunkKey(this.ino, index))) !== undefined;
+  }
+
+  /** How many chunks exist in [from, to) (to ≤ total), scanning only when the count does not decide. */
+  async countRange(from: number, to: number): Promise<number | undefined> {
+    if (this.chunks === undefined) return undefined;
+    if (to <= from || this.chunks === 0) return 0;
+    if (this.chunks >= this.total) return to - from;
+    // Partly sparse: count the smaller side of the split and derive the other.
+    if (to - from <= this.total - (to - from)) return countStored(this.db, this.ino, from, to);
+    return this.chunks - (await countStored(this.db, this.ino, 0, from)) - (await countStored(this.db, this.ino, to, this.total));
+  }
+}
+
+async function countStored(db: Db, ino: number, from: number, to: number): Promise<number> {
+  if (to <= from) return 0;
+  let n = 0;
+  const [a, b] = chunkRange(ino, from, to);
+  for await (const e of db.scan(a, b)) if (e.value) n++;
+  return n;
+}
+
+/**
+ * Adds the chunk puts/deletes that write `data` at `offset` of a file currently `oldSize`
+ * bytes long with `chunks` stored chunks, and returns the new count (undefined stays
+ * undefined). Chunks covered completely are written without reading their old contents; at
+ * most the first and last chunk are read-modify-written, and only when they hold data (start
+ * before oldSize).
+ */
+export async function planWrite(
+  db: Db,
+  batch: WriteBatch,
+  ino: number,
+  oldSize: number,
+  offset: number,
+  data: Buffer,
+  chunks: number | undefined,
+): Promise<number | undefined> {
+  if (data.length === 0) return chunks;
   const end = offset + data.length;
   const first = Math.floor(offset / CHUNK_SIZE);
   const last = Math.floor((end - 1) / CHUNK_SIZE);
+  const presence = new ChunkPresence(db, ino, chunks, chunkCount(oldSize));
   const partial = (index: number): boolean => {
     const start = index * CHUNK_SIZE;
     return offset > start || end < start + CHUNK_SIZE;
@@ -74,17 +129,30 @@ export async function planWrite(db: Db, batch: WriteBatch, ino: number, oldSize:
     needsBase(first) ? db.get(chunkKey(ino, first)) : undefined,
     last !== first && needsBase(last) ? db.get(chunkKey(ino, last)) : undefined,
   ]);
+  let count = chunks;
+  const pending: Promise<void>[] = [];
+  const account = (index: number, stored: boolean, base: Buffer | undefined): void => {
+    if (count === undefined) return;
+    const applyDelta = (existed: boolean | undefined): void => {
+      if (existed === undefined || count === undefined) return;
+      if (stored && !existed) count++;
+      else if (!stored && existed) count--;
+    };
+    if (needsBase(index)) applyDelta(base !== undefined);
+    else pending.push(presence.exists(index).then(applyDelta));
+  };
   for (let index = first; index <= last; index++) {
     const chunkStart = index * CHUNK_SIZE;
     const segStart = Math.max(offset, chunkStart);
     const segEnd = Math.min(end, chunkStart + CHUNK_SIZE);
     let chunk: Buffer;
+    let base: Buffer | undefined;
     if (!partial(index)) {
       // Copied: the caller's buffer (an NFS request) may be reused after we return, and the
       // engine keeps values by reference.
       chunk = Buffer.from(data.subarray(segStart - offset, segEnd - offset));
     } else {
-      const base = index === first ? firstBase : index === last ? lastBase : undefined;
+      base = index === first ? firstBase : index === last ? lastBase : undefined;
       chunk = Buffer.alloc(Math.max(base?.length ?? 0, segEnd - chunkStart));
       base?.copy(chunk);
       data.copy(chunk, segStart - chunkStart, segStart - offset, segEnd - offset);
@@ -92,19 +160,32 @@ export async function planWrite(db: Db, batch: WriteBatch, ino: number, oldSize:
     const stored = storedForm(chunk);
     if (stored) batch.put(chunkKey(ino, index), stored);
     else if (chunkStart < oldSize) batch.delete(chunkKey(ino, index));
+    account(index, stored !== undefined, base);
   }
+  if (pending.length > 0) await Promise.all(pending);
+  return count;
 }
 
 /**
  * Adds what shrinking a file from oldSize to newSize needs: zeroing the tail of the new last
- * chunk and deleting the chunks past it. Returns the range of chunk indices still to delete
- * when there are more than INLINE_DELETE_CHUNKS of them (the caller deletes those in bounded
- * batches, protected by a truncate tombstone). Growing needs nothing (see invariants).
+ * chunk and deleting the chunks past it. Returns the file's new stored-chunk count and, when
+ * more than INLINE_DELETE_CHUNKS chunks go, the range of chunk indices still to delete (the
+ * caller deletes those in bounded batches, protected by a truncate tombstone). Growing needs
+ * nothing (see invariants).
  */
-export async function planTruncate(db: Db, batch: WriteBatch, ino: number, oldSize: number, newSize: number): Promise<{ from: number; to: number } | undefined> {
-  if (newSize >= oldSize) return undefined;
+export async function planTruncate(
+  db: Db,
+  batch: WriteBatch,
+  ino: number,
+  oldSize: number,
+  newSize: number,
+  chunks: number | undefined,
+): Promise<{ chunks: number | undefined; rest?: { from: number; to: number } }> {
+  if (newSize >= oldSize) return { chunks };
   const keep = chunkCount(newSize);
   const old = chunkCount(oldSize);
+  const removed = await new ChunkPresence(db, ino, chunks, old).countRange(keep, old);
+  let count = chunks === undefined || removed === undefined ? undefined : chunks - removed;
   const tail = newSize % CHUNK_SIZE;
   if (tail !== 0) {
     const index = keep - 1;
@@ -112,12 +193,15 @@ export async function planTruncate(db: Db, batch: WriteBatch, ino: number, oldSi
     if (value && value.length > tail) {
       const stored = storedForm(Buffer.from(value.subarray(0, tail)));
       if (stored) batch.put(chunkKey(ino, index), stored);
-      else batch.delete(chunkKey(ino, index));
+      else {
+        batch.delete(chunkKey(ino, index));
+        if (count !== undefined) count--;
+      }
     }
   }
   if (old - keep <= INLINE_DELETE_CHUNKS) {
     for (let i = keep; i < old; i++) batch.delete(chunkKey(ino, i));
-    return undefined;
+    return { chunks: count };
   }
-  return { from: keep, to: old };
+  return { chunks: count, rest: { from: keep, to: old } };
 }

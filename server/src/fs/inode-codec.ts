@@ -3,7 +3,7 @@
  * the inline symlink target. A leading version byte lets the layout evolve record by record.
  *
  *   off size field
- *   0   1    version (1)
+ *   0   1    version (2; version 1 records are still read)
  *   1   1    type (ftype3 numbering)
  *   2   2    mode (12 permission bits)
  *   4   4    nlink
@@ -18,17 +18,25 @@
  *   68  4    generation (random, non-zero; file handles and the readdir cookie verifier)
  *   72  8    parent (directories: the ".." inode; 0 otherwise)
  *   80  8    nextCookie (directories: next READDIR cookie to hand out)
- *   88  1    flags: bit 0 = exclusive-create verifier present
- *   89  8    verifier (only when flag bit 0)
+ *   88  1    flags: bit 0 = exclusive-create verifier present,
+ *                   bit 1 = stored-chunk count known (version 2)
+ *   89  8    stored-chunk count (version 2 only): how many K|ino|index chunks exist
+ *   ..  8    verifier (only when flag bit 0)
  *   ..  2    symlink target length, then the target bytes
+ *
+ * Version 1 records (no chunk count) decode with `chunks` undefined: their space is reported
+ * as the apparent size, as before. The count lets GETATTR report the space a sparse file really
+ * takes (st_blocks / du) without scanning its chunks.
  */
 import { fsError } from "./errors.ts";
 import { readU64, writeU64 } from "./keys.ts";
 import { isFileType, type FileType, type Rdev, type Time } from "./types.ts";
 
-export const INODE_VERSION = 1;
-const HEADER = 89;
+export const INODE_VERSION = 2;
+const HEADER_V1 = 89;
+const HEADER = 97;
 const FLAG_VERIFIER = 1;
+const FLAG_CHUNKS = 2;
 export const MAX_SYMLINK_TARGET = 4096;
 
 /**
@@ -52,6 +60,11 @@ export interface Inode {
   nextCookie: number;
   verifier: Buffer | undefined;
   target: Buffer | undefined;
+  /**
+   * Regular files: number of stored data chunks (holes and all-zero chunks are not stored);
+   * undefined when unknown (records written by version 1).
+   */
+  chunks?: number | undefined;
 }
 
 const TWO32 = 2 ** 32;
@@ -87,7 +100,8 @@ export function encodeInode(inode: Inode): Buffer {
   buf.writeUInt32BE(inode.generation, 68);
   writeU64(buf, inode.parent, 72);
   writeU64(buf, inode.nextCookie, 80);
-  buf[88] = inode.verifier ? FLAG_VERIFIER : 0;
+  buf[88] = (inode.verifier ? FLAG_VERIFIER : 0) | (inode.chunks !== undefined ? FLAG_CHUNKS : 0);
+  writeU64(buf, inode.chunks ?? 0, 89);
   if (inode.verifier) {
     if (inode.verifier.length !== 8) throw new RangeError(`create verifier of inode ${inode.ino} must be 8 bytes`);
     inode.verifier.copy(buf, HEADER);
@@ -99,12 +113,15 @@ export function encodeInode(inode: Inode): Buffer {
 
 export function decodeInode(ino: number, buf: Buffer): Inode {
   const bad = (why: string): Error => fsError("EIO", `inode ${ino}: corrupt record (${why})`);
-  if (buf.length < HEADER + 2) throw bad(`${buf.length} bytes`);
-  if (buf[0] !== INODE_VERSION) throw bad(`unknown version ${buf[0]}`);
+  const version = buf[0];
+  if (version !== 1 && version !== INODE_VERSION) throw bad(`unknown version ${version}`);
+  const header = version === 1 ? HEADER_V1 : HEADER;
+  if (buf.length < header + 2) throw bad(`${buf.length} bytes`);
   const type = buf[1]!;
   if (!isFileType(type)) throw bad(`unknown type ${type}`);
   const flags = buf[88]!;
-  let off = HEADER;
+  const chunks = version !== 1 && flags & FLAG_CHUNKS ? readU64(buf, 89) : undefined;
+  let off = header;
   let verifier: Buffer | undefined;
   if (flags & FLAG_VERIFIER) {
     verifier = Buffer.from(buf.subarray(off, off + 8));
@@ -131,5 +148,6 @@ export function decodeInode(ino: number, buf: Buffer): Inode {
     nextCookie: readU64(buf, 80),
     verifier,
     target: targetLen > 0 ? Buffer.from(buf.subarray(off, off + targetLen)) : undefined,
+    chunks,
   };
 }

@@ -67,7 +67,7 @@ export interface Attrs {
   uid: number;
   gid: number;
   size: number;
-  /** Bytes accounted to the file (the apparent size rounded up to 4 KiB: sparse holes are not detected). */
+  /** Bytes the file occupies: the apparent size rounded up to 4 KiB, at most 64 KiB per stored chunk (holes of sparse files do not count). */
   used: number;
   rdev: Rdev;
   atime: Time;

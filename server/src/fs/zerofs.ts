@@ -45,7 +45,7 @@ import { HANDLE_BYTES, decodeHandle, encodeHandle } from "./handles.ts";
 import { InoAllocator } from "./ino-allocator.ts";
 import { MAX_SYMLINK_TARGET, encodeInode, type Inode } from "./inode-codec.ts";
 import { InodeTable } from "./inode-table.ts";
-import { LAYOUT_VERSION, SUPERBLOCK_KEY, chunkKey, cookieKey, inodeKey, tombstoneKey } from "./keys.ts";
+import { CHUNK_SIZE, LAYOUT_VERSION, SUPERBLOCK_KEY, chunkKey, cookieKey, inodeKey, tombstoneKey } from "./keys.ts";
 import { KeyedMutex } from "./locks.ts";
 import { Perm, accessMask, hasPerm, inGroup, isRoot, modeAfterUnprivilegedWrite, requireDataPerm, requirePerm, stickyForbids } from "./permissions.ts";
 import { Reclaimer, deleteChunkRange, listTombstones, type ChunkDeletionProgress } from "./reclaimer.ts";
@@ -133,8 +133,23 @@ export function wccAttr(i: Inode): WccAttr {
   return { size: i.size, mtime: i.mtime, ctime: i.ctime };
 }
 
+/** Space accounting granularity reported to clients (st_blocks is derived from `used`). */
+const USED_UNIT = 4096;
+
+/**
+ * Bytes a file occupies: the apparent size rounded up to 4 KiB, but never more than its stored
+ * chunks, so holes in sparse files are not counted (`du` smaller than the size). Stored chunks
+ * are trimmed of trailing zeros, so a chunk counts as at most 64 KiB.
+ */
+function usedBytes(i: Inode): number {
+  if (i.type === FileType.DIR) return USED_UNIT;
+  if (i.type !== FileType.REG && i.type !== FileType.LNK) return 0;
+  const apparent = Math.ceil(i.size / USED_UNIT) * USED_UNIT;
+  return i.type === FileType.REG && i.chunks !== undefined ? Math.min(apparent, i.chunks * CHUNK_SIZE) : apparent;
+}
+
 export function attrsOf(i: Inode): Attrs {
-  const used = i.type === FileType.REG || i.type === FileType.LNK ? Math.ceil(i.size / 4096) * 4096 : i.type === FileType.DIR ? 4096 : 0;
+  const used = usedBytes(i);
   return {
     ino: i.ino,
     generation: i.generation,
@@ -460,9 +475,9 @@ export class ZeroFs {
       if (data.length === 0) return { count: 0, committed: durable ? StableHow.FILE_SYNC : StableHow.UNSTABLE, wcc: { before, after: attrsOf(inode) } };
       const newSize = Math.max(inode.size, end);
       this.reserve(tx, newSize - inode.size, `write of ${data.length} bytes at ${offset} to inode ${ino}`);
-      await planWrite(this.db, tx.batch, ino, inode.size, offset, data);
+      const chunks = await planWrite(this.db, tx.batch, ino, inode.size, offset, data, inode.chunks);
       const now = this.clock.now();
-      const next: Inode = { ...inode, size: newSize, mtime: now, ctime: now };
+      const next: Inode = { ...inode, size: newSize, mtime: now, ctime: now, chunks };
       if (!isRoot(cred)) next.mode = modeAfterUnprivilegedWrite(next.mode);
       tx.put(next);
       tx.deltas.bytes += newSize - inode.size;
@@ -487,19 +502,22 @@ export class ZeroFs {
       if (!hasAnyAttr(attrs)) return { before, after: attrsOf(inode) };
       const now = this.clock.now();
       const next = applySetattr(cred, inode, attrs, now);
-      if (attrs.size !== undefined) await this.resize(tx, inode, attrs.size);
+      if (attrs.size !== undefined) next.chunks = await this.resize(tx, inode, attrs.size);
       tx.put(next);
       return { before, after: attrsOf(next) };
     });
   }
 
-  /** Data side of a size change; the caller holds the inode lock and puts the new inode. */
-  private async resize(tx: Txn, inode: Inode, newSize: number): Promise<void> {
+  /**
+   * Data side of a size change; the caller holds the inode lock and puts the new inode with the
+   * stored-chunk count returned here.
+   */
+  private async resize(tx: Txn, inode: Inode, newSize: number): Promise<number | undefined> {
     const growth = newSize - inode.size;
     this.reserve(tx, growth, `resize of inode ${inode.ino} to ${newSize}`);
     tx.deltas.bytes += growth;
     tx.shardIno = inode.ino;
-    const rest = await planTruncate(this.db, tx.batch, inode.ino, inode.size, newSize);
+    const { chunks, rest } = await planTruncate(this.db, tx.batch, inode.ino, inode.size, newSize, inode.chunks);
     if (rest) {
       // Too many chunks for one batch: record the intent with the size change, then delete in
       // bounded batches before releasing the lock. A crash in between leaves the tombstone,
@@ -510,6 +528,7 @@ export class ZeroFs {
         await deleteChunkRange(this.db, inode.ino, tombstone, { batchKeys: this.opts.reclaimBatchKeys });
       };
     }
+    return chunks;
   }
 
   // ------------------------------------------------------------------ namespace
@@ -642,6 +661,7 @@ export class ZeroFs {
       nextCookie: spec.type === FileType.DIR ? FIRST_COOKIE : 0,
       verifier: spec.verifier ? Buffer.from(spec.verifier) : undefined,
       target: spec.target,
+      chunks: spec.type === FileType.REG ? 0 : undefined,
     };
   }
 

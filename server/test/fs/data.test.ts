@@ -256,7 +256,7 @@ describe("file data", () => {
       const { decodeInode } = await import("../../src/fs/inode-codec.ts");
       const inode = decodeInode(f, (await fx.db.get(inodeKey(f)))!);
       await fx.db.write(
-        new WriteBatch().put(inodeKey(f), encodeInode({ ...inode, size: 2 * C })).put(tombstoneKey(f), encodeTombstone({ kind: TombstoneKind.TRUNCATED, from: 2, to: 10 })),
+        new WriteBatch().put(inodeKey(f), encodeInode({ ...inode, size: 2 * C, chunks: 2 })).put(tombstoneKey(f), encodeTombstone({ kind: TombstoneKind.TRUNCATED, from: 2, to: 10 })),
       );
       assert.equal(attrs.size, 9 * C + 1);
       await fx.reopen();
@@ -265,6 +265,72 @@ describe("file data", () => {
       await fx.fs.setattr(root, f, { size: 10 * C });
       const all = await readAll(fx.fs, f);
       assert.ok(all.subarray(2 * C).every((b) => b === 0), "no stale chunk reappears");
+    } finally {
+      await fx.close();
+    }
+  });
+  it("reports the space of stored chunks, not of holes (du of a sparse file)", () =>
+    withFs(async ({ fs }) => {
+      const f = await newFile(fs);
+      const used = async (): Promise<number> => (await fs.getattr(f)).used;
+      assert.equal(await used(), 0);
+      await fs.write(root, f, 0, Buffer.from("x"), StableHow.UNSTABLE);
+      assert.equal(await used(), 4096, "a small file counts as one 4 KiB unit");
+      await fs.setattr(root, f, { size: GiB });
+      assert.equal((await fs.getattr(f)).size, GiB);
+      assert.equal(await used(), C, "growing by truncate adds only holes");
+      await fs.write(root, f, 512 * 2 ** 20, Buffer.alloc(2 * C, 7), StableHow.UNSTABLE);
+      assert.equal(await used(), 3 * C);
+      await fs.write(root, f, 512 * 2 ** 20, Buffer.alloc(C), StableHow.UNSTABLE);
+      assert.equal(await used(), 2 * C, "zeros written over data free the chunk");
+      await fs.write(root, f, 512 * 2 ** 20 + C, Buffer.alloc(C, 9), StableHow.UNSTABLE);
+      assert.equal(await used(), 2 * C, "rewriting a stored chunk of a sparse file adds nothing");
+      await fs.setattr(root, f, { size: 100 });
+      assert.equal(await used(), 4096);
+      const dense = await newFile(fs, "dense");
+      for (let i = 0; i < 4; i++) await fs.write(root, dense, i * C, Buffer.alloc(C, 1), StableHow.UNSTABLE);
+      await fs.write(root, dense, C, Buffer.alloc(C, 2), StableHow.UNSTABLE);
+      assert.equal((await fs.getattr(dense)).used, 4 * C);
+      await fs.setattr(root, dense, { size: C + 5 });
+      assert.equal((await fs.getattr(dense)).used, C + 4096);
+    }));
+
+  it("keeps every file's stored-chunk count equal to its stored chunks (randomized)", async () => {
+    const rng = Rng.fromEnv("stored-chunk count");
+    const fx = await openFs();
+    try {
+      // A small file that is often dense and a large one that is sparse, so that every way of
+      // knowing whether a chunk exists (count says none / all / look it up) is exercised.
+      const files = [
+        { ino: await newFile(fx.fs, "small"), span: 6 },
+        { ino: await newFile(fx.fs, "large"), span: 400 },
+      ];
+      // Payloads: random bytes, zeros with one marked byte (so a later truncation can leave a
+      // chunk all zero), or all zeros.
+      const payload = (n: number): Buffer => {
+        const k = rng.int(0, 2);
+        if (k === 0) return rng.bytes(n);
+        const b = Buffer.alloc(n);
+        if (k === 1) b[rng.int(0, n - 1)] = rng.int(1, 255);
+        return b;
+      };
+      for (let step = 0; step < 400; step++) {
+        const { ino: f, span } = files[rng.int(0, files.length - 1)]!;
+        const size = (await fx.fs.getattr(f)).size;
+        const r = rng.next();
+        const what = r < 0.5 ? "write" : r < 0.65 ? "full chunks" : r < 0.85 ? "shrink" : r < 0.97 ? "grow" : "reopen";
+        if (what === "write") await fx.fs.write(root, f, rng.int(0, span * C), payload(rng.int(1, 2 * C)), StableHow.UNSTABLE);
+        else if (what === "full chunks") await fx.fs.write(root, f, rng.int(0, span) * C, payload(C * rng.int(1, 3)), StableHow.UNSTABLE);
+        else if (what === "shrink") await fx.fs.setattr(root, f, { size: rng.int(0, size) });
+        else if (what === "grow") await fx.fs.setattr(root, f, { size: size + rng.int(0, span * C) });
+        else await fx.reopen();
+        for (const { ino: g } of files) {
+          const stored = (await storedChunks(fx.db, g)).length;
+          const attrs = await fx.fs.getattr(g);
+          const expected = Math.min(Math.ceil(attrs.size / 4096) * 4096, stored * C);
+          assert.equal(attrs.used, expected, `seed ${rng.seed}, step ${step} (${what}): file ${g} has ${stored} chunks stored, size ${attrs.size}`);
+        }
+      }
     } finally {
       await fx.close();
     }

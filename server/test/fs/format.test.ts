@@ -97,18 +97,37 @@ describe("record codecs", () => {
     nextCookie: 12,
     verifier: Buffer.from("01234567"),
     target: Buffer.from("../some/where"),
+    chunks: undefined,
   };
 
   it("round-trips inodes, with and without optional parts", () => {
     assert.deepEqual(decodeInode(99, encodeInode(inode)), inode);
     const plain = { ...inode, type: FileType.DIR, verifier: undefined, target: undefined, parent: 4 };
     assert.deepEqual(decodeInode(99, encodeInode(plain)), plain);
-    assert.equal(encodeInode(plain)[0], 1, "version byte");
+    assert.equal(encodeInode(plain)[0], 2, "version byte");
+    const file = { ...inode, type: FileType.REG, target: undefined, chunks: 2 ** 40 + 3 };
+    assert.deepEqual(decodeInode(99, encodeInode(file)), file);
+    const zero = { ...file, chunks: 0 };
+    assert.deepEqual(decodeInode(99, encodeInode(zero)), zero);
+  });
+
+  it("reads version 1 inode records (no stored-chunk count)", () => {
+    // Version 1 is version 2 without the 8-byte count at offset 89 and without flag bit 1.
+    const file = { ...inode, type: FileType.REG, target: undefined, chunks: 7 };
+    const v2 = encodeInode(file);
+    const v1 = Buffer.concat([v2.subarray(0, 89), v2.subarray(97)]);
+    v1[0] = 1;
+    v1[88] = v1[88]! & 1;
+    assert.deepEqual(decodeInode(99, v1), { ...file, chunks: undefined });
+    const link = Buffer.concat([encodeInode(inode).subarray(0, 89), encodeInode(inode).subarray(97)]);
+    link[0] = 1;
+    link[88] = link[88]! & 1;
+    assert.deepEqual(decodeInode(99, link), { ...inode, chunks: undefined });
   });
 
   it("rejects corrupt inode records with EIO and context", () => {
     const buf = encodeInode(inode);
-    for (const bad of [buf.subarray(0, 20), Buffer.concat([buf, Buffer.from([0])]), Buffer.from([9, ...buf.subarray(1)]), Buffer.from([1, 42, ...buf.subarray(2)])]) {
+    for (const bad of [buf.subarray(0, 20), Buffer.concat([buf, Buffer.from([0])]), Buffer.from([9, ...buf.subarray(1)]), Buffer.from([2, 42, ...buf.subarray(2)]), Buffer.from([1, ...buf.subarray(1)])]) {
       assert.throws(() => decodeInode(99, bad), (e: unknown) => isFsError(e, "EIO") && /inode 99/.test((e as Error).message));
     }
   });
