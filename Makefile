@@ -22,8 +22,11 @@ run: install
 test-deps:
 	scripts/tools/ensure-apt.sh nfs-cp libnfs-utils
 
+# Unit, engine (local + versitygw), NFS protocol (libnfs), operator (kube-apiserver) suites,
+# then the kernel NFS client suite in a qemu VM (e2e/vm/README.md).
 test: install test-deps
 	npm test
+	npm run test:e2e
 
 bench: install
 	npm run bench:engine
