@@ -84,6 +84,14 @@ export interface VmHandle {
   readonly done: Promise<VmResult>;
 }
 
+/**
+ * Where the guest sees a file of the host: the guest has its own tmpfs /tmp and /run, so the
+ * host's are reached through the second view of the host root that its init mounts at /run/host.
+ */
+export function guestPath(hostPath: string): string {
+  return /^\/(tmp|run)(\/|$)/.test(hostPath) ? `/run/host${hostPath}` : hostPath;
+}
+
 /** Boots the VM and starts the script; see `runInVm` to just wait for it. */
 export async function startVm(opts: VmRunOptions): Promise<VmHandle> {
   const image = await vmImage();
@@ -93,8 +101,8 @@ export async function startVm(opts: VmRunOptions): Promise<VmHandle> {
   for (const f of await readdir(GUEST_DIR)) await copyFile(join(GUEST_DIR, f), join(jobDir, f));
   for (const [name, content] of Object.entries(opts.files ?? {})) await writeFile(join(jobDir, name), content);
   const env: Record<string, string | number> = {
-    NODE: process.execPath,
-    REPO: REPO_ROOT,
+    NODE: guestPath(process.execPath),
+    REPO: guestPath(REPO_ROOT),
     ...(opts.server ? { ZEROFS_PORT: opts.server.port } : {}),
     ...opts.env,
   };

@@ -76,6 +76,9 @@ mkdir -p /host/dev/pts /host/dev/shm
 ln -sf /proc/self/fd /host/dev/fd; ln -sf /proc/self/fd/0 /host/dev/stdin; ln -sf /proc/self/fd/1 /host/dev/stdout; ln -sf /proc/self/fd/2 /host/dev/stderr
 mount -t devpts devpts /host/dev/pts; mount -t tmpfs -o mode=1777 shm /host/dev/shm
 mount -t tmpfs -o mode=1777 tmp /host/tmp; mount -t tmpfs run /host/run
+# The host root again, without the guest's tmpfs over /tmp and /run (a plain bind leaves
+# submounts out): a checkout under the host's /tmp (CI clones) stays reachable as /run/host/tmp.
+mkdir -p /host/run/host; mount -o bind /host /host/run/host
 mkdir -p /host/run/job; mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 job /host/run/job
 echo "GUEST-BOOTED"
 HOME=/tmp/home PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin TMPDIR=/tmp chroot /host /bin/sh /run/job/guest.sh
