@@ -14,13 +14,16 @@
  * relabelling the version fails authentication instead of feeding garbage to zstd.
  *
  * Compression is kept only when it makes the block smaller; otherwise the block is stored raw
- * (flag 0), so incompressible data (already-compressed files) costs 42 bytes, not more.
+ * (flag 0), so incompressible data (already-compressed files) costs 42 bytes, not more. Blocks
+ * whose sampled byte entropy says they cannot shrink are not even tried (compressibility.ts):
+ * on such data zstd costs as much CPU as the encryption and buys nothing.
  * The size of the compressed body leaks (as with any compress-then-encrypt); blocks here are
  * file and metadata contents at rest, not a channel an attacker can inject chosen text into
  * and observe interactively.
  */
 import { randomFillSync } from "node:crypto";
 import { compress, decompress } from "@mongodb-js/zstd";
+import { looksIncompressible } from "./compressibility.ts";
 import { SealError, type PreparedBlock, type Sealer } from "./sealer.ts";
 import { XCHACHA_KEY_BYTES, XCHACHA_NONCE_BYTES, XCHACHA_TAG_BYTES, xchachaOpen, xchachaSealParts } from "./xchacha.ts";
 
@@ -70,7 +73,7 @@ export function createBlockSealer(key: Uint8Array, opts: BlockSealerOptions = {}
     async prepare(plain: Uint8Array): Promise<PreparedBlock> {
       let body: Uint8Array = plain;
       let flags = 0;
-      if (tryCompress && plain.length >= MIN_COMPRESS_BYTES) {
+      if (tryCompress && plain.length >= MIN_COMPRESS_BYTES && !looksIncompressible(plain)) {
         const packed = await compress(asBuffer(plain), level);
         if (packed.length < plain.length) {
           body = packed;

@@ -1,0 +1,48 @@
+/**
+ * A cheap guess whether zstd can shrink a block, so that incompressible data (media, archives,
+ * encrypted files, random test data) is not run through the compressor only to be stored raw.
+ *
+ * The guess is the order-0 byte entropy of a sample of the block: up to 4 KiB taken as 16
+ * windows spread over it. Already-compressed or random data measures ≈ 7.95 bits/byte on such a
+ * sample; text, source code, metadata and executables measure far lower. Only blocks above
+ * INCOMPRESSIBLE_BITS are skipped, so a wrong guess costs at most some compression ratio on
+ * unusual data (e.g. one random run repeated inside a block), never correctness: the sealer
+ * still stores whichever form it picked, flagged.
+ */
+
+/** Bits per byte above which a sample is taken as incompressible. */
+export const INCOMPRESSIBLE_BITS = 7.6;
+const WINDOWS = 16;
+const WINDOW_BYTES = 256;
+const WHOLE_SAMPLE_MAX = WINDOWS * WINDOW_BYTES;
+
+/** Shannon entropy (bits per byte) of the sampled bytes of `data`. */
+export function sampledEntropy(data: Uint8Array): number {
+  const counts = new Uint32Array(256);
+  let n = 0;
+  if (data.length <= WHOLE_SAMPLE_MAX) {
+    for (let i = 0; i < data.length; i++) counts[data[i]!]!++;
+    n = data.length;
+  } else {
+    const stride = Math.floor((data.length - WINDOW_BYTES) / (WINDOWS - 1));
+    for (let w = 0; w < WINDOWS; w++) {
+      const start = w * stride;
+      for (let i = start; i < start + WINDOW_BYTES; i++) counts[data[i]!]!++;
+    }
+    n = WINDOWS * WINDOW_BYTES;
+  }
+  if (n === 0) return 0;
+  let bits = 0;
+  for (let s = 0; s < 256; s++) {
+    const c = counts[s]!;
+    if (c !== 0) {
+      const p = c / n;
+      bits -= p * Math.log2(p);
+    }
+  }
+  return bits;
+}
+
+export function looksIncompressible(data: Uint8Array): boolean {
+  return sampledEntropy(data) > INCOMPRESSIBLE_BITS;
+}
