@@ -56,39 +56,20 @@ export async function readData(db: Db, ino: number, size: number, offset: number
 }
 
 /**
- * Whether chunks of a file exist, answered from its stored-chunk count where that decides it
- * (none stored, or every index below the size stored) and from the store otherwise.
+ * Whether chunk `index` of a file with `chunks` stored chunks and `total` possible indices
+ * exists, when the count alone decides it (none stored, or all of them); undefined otherwise.
  */
-class ChunkPresence {
-  private readonly db: Db;
-  private readonly ino: number;
-  private readonly chunks: number | undefined;
-  private readonly total: number;
+function existsByCount(chunks: number, total: number, index: number): boolean | undefined {
+  if (index >= total || chunks === 0) return false;
+  if (chunks >= total) return true;
+  return undefined;
+}
 
-  constructor(db: Db, ino: number, chunks: number | undefined, total: number) {
-    this.db = db;
-    this.ino = ino;
-    this.chunks = chunks;
-    this.total = total;
-  }
-
-  /** undefined: the count is unknown (a version 1 inode), so nobody needs the answer. */
-  async exists(index: number): Promise<boolean | undefined> {
-    if (this.chunks === undefined) return undefined;
-    if (index >= this.total || this.chunks === 0) return false;
-    if (this.chunks >= this.total) return true;
-    return (await this.db.get(chunkKey(this.ino, index))) !== undefined;
-  }
-
-  /** How many chunks exist in [from, to) (to ≤ total), scanning only when the count does not decide. */
-  async countRange(from: number, to: number): Promise<number | undefined> {
-    if (this.chunks === undefined) return undefined;
-    if (to <= from || this.chunks === 0) return 0;
-    if (this.chunks >= this.total) return to - from;
-    // Partly sparse: count the smaller side of the split and derive the other.
-    if (to - from <= this.total - (to - from)) return countStored(this.db, this.ino, from, to);
-    return this.chunks - (await countStored(this.db, this.ino, 0, from)) - (await countStored(this.db, this.ino, to, this.total));
-  }
+/** Stored chunks at indices ≥ `from`; scans (the smaller side) only when the count does not decide. */
+async function storedFrom(db: Db, ino: number, chunks: number, total: number, from: number): Promise<number> {
+  if (from >= total || chunks === 0) return 0;
+  if (chunks >= total) return total - from;
+  return total - from <= from ? countStored(db, ino, from, total) : chunks - (await countStored(db, ino, 0, from));
 }
 
 async function countStored(db: Db, ino: number, from: number, to: number): Promise<number> {
@@ -119,7 +100,7 @@ export async function planWrite(
   const end = offset + data.length;
   const first = Math.floor(offset / CHUNK_SIZE);
   const last = Math.floor((end - 1) / CHUNK_SIZE);
-  const presence = new ChunkPresence(db, ino, chunks, chunkCount(oldSize));
+  const total = chunkCount(oldSize);
   const partial = (index: number): boolean => {
     const start = index * CHUNK_SIZE;
     return offset > start || end < start + CHUNK_SIZE;
@@ -129,17 +110,12 @@ export async function planWrite(
     needsBase(first) ? db.get(chunkKey(ino, first)) : undefined,
     last !== first && needsBase(last) ? db.get(chunkKey(ino, last)) : undefined,
   ]);
-  let count = chunks;
-  const pending: Promise<void>[] = [];
-  const account = (index: number, stored: boolean, base: Buffer | undefined): void => {
-    if (count === undefined) return;
-    const applyDelta = (existed: boolean | undefined): void => {
-      if (existed === undefined || count === undefined) return;
-      if (stored && !existed) count++;
-      else if (!stored && existed) count--;
-    };
-    if (needsBase(index)) applyDelta(base !== undefined);
-    else pending.push(presence.exists(index).then(applyDelta));
+  // Change of the stored-chunk count; chunks whose previous existence neither a base read nor
+  // the count tells (partly sparse files) are looked up after the loop, together.
+  let delta = 0;
+  const undecided: { index: number; stored: boolean }[] = [];
+  const account = (stored: boolean, existed: boolean): void => {
+    delta += (stored ? 1 : 0) - (existed ? 1 : 0);
   };
   for (let index = first; index <= last; index++) {
     const chunkStart = index * CHUNK_SIZE;
@@ -160,10 +136,16 @@ export async function planWrite(
     const stored = storedForm(chunk);
     if (stored) batch.put(chunkKey(ino, index), stored);
     else if (chunkStart < oldSize) batch.delete(chunkKey(ino, index));
-    account(index, stored !== undefined, base);
+    if (chunks === undefined) continue;
+    const existed = needsBase(index) ? base !== undefined : existsByCount(chunks, total, index);
+    if (existed === undefined) undecided.push({ index, stored: stored !== undefined });
+    else account(stored !== undefined, existed);
   }
-  if (pending.length > 0) await Promise.all(pending);
-  return count;
+  if (undecided.length > 0) {
+    const found = await Promise.all(undecided.map((u) => db.get(chunkKey(ino, u.index))));
+    undecided.forEach((u, i) => account(u.stored, found[i] !== undefined));
+  }
+  return chunks === undefined ? undefined : chunks + delta;
 }
 
 /**
@@ -184,8 +166,7 @@ export async function planTruncate(
   if (newSize >= oldSize) return { chunks };
   const keep = chunkCount(newSize);
   const old = chunkCount(oldSize);
-  const removed = await new ChunkPresence(db, ino, chunks, old).countRange(keep, old);
-  let count = chunks === undefined || removed === undefined ? undefined : chunks - removed;
+  let count = chunks === undefined ? undefined : chunks - (await storedFrom(db, ino, chunks, old, keep));
   const tail = newSize % CHUNK_SIZE;
   if (tail !== 0) {
     const index = keep - 1;
