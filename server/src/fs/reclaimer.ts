@@ -3,15 +3,20 @@
  * inode and writes a tombstone T|ino = (from, to) in the request's batch — O(1) whatever the
  * file size. The reclaimer then deletes the chunk keys in bounded batches in the background,
  * each batch also advancing (finally deleting) the tombstone, so the work survives restarts and
- * resumes where it stopped. Chunk deletes are blind (no read of the data): deleting a key that
- * does not exist is harmless, and reading a large file just to learn which chunks exist would
- * cost far more than writing a few bytes of delete per 64 KiB chunk.
+ * resumes where it stopped.
+ *
+ * The chunks to delete are found by a range scan over the inode's stored chunk keys, never by
+ * enumerating the indices a file's size allows: a 2^52-byte sparse file with three stored
+ * chunks costs three deletes, not 2^36. The scan runs from the tombstone's `from` to the end of
+ * the inode's chunk key space (`to` is only informational): nothing may be written at or past
+ * `from` while the tombstone exists (the inode is gone, or its truncation holds writers back),
+ * so everything found there is garbage.
  */
 import type { Logger } from "pino";
 import type { Db } from "../lsm/db.ts";
 import { DbClosedError } from "../lsm/errors.ts";
 import { WriteBatch } from "../lsm/write-batch.ts";
-import { TOMBSTONE_RANGE, chunkKey, parseTombstoneKey, tombstoneKey } from "./keys.ts";
+import { TOMBSTONE_RANGE, allChunksRange, chunkKey, parseChunkKey, parseTombstoneKey, tombstoneKey } from "./keys.ts";
 import { TombstoneKind, decodeTombstone, encodeTombstone, type Tombstone } from "./records.ts";
 
 export interface ChunkDeletionProgress {
@@ -25,28 +30,40 @@ export interface DeleteRangeOptions {
   batchKeys: number;
   /** Checked before each batch; returning true leaves the rest (and the tombstone) for later. */
   shouldStop?: () => boolean;
+  /** Stop (returning false) after this many batches, so a caller can release locks in between. */
+  maxBatches?: number;
   afterBatch?: (p: ChunkDeletionProgress) => void | Promise<void>;
 }
 
 /**
- * Deletes the chunks [t.from, t.to) of `ino` in batches of `batchKeys`, recording progress in
- * the tombstone and deleting it with the last batch. Returns false when stopped early.
+ * Deletes the stored chunks of `ino` at indices ≥ t.from in batches of at most `batchKeys`
+ * deletes, recording progress in the tombstone and deleting it with the last batch. Cost is
+ * proportional to the chunks actually stored (plus the deletions the engine has not yet
+ * compacted away), never to the file's apparent size. Returns false when stopped early.
  */
 export async function deleteChunkRange(db: Db, ino: number, t: Tombstone, opts: DeleteRangeOptions): Promise<boolean> {
+  const limit = Math.max(1, opts.batchKeys);
+  const end = allChunksRange(ino)[1];
   let from = t.from;
-  for (;;) {
-    if (opts.shouldStop?.()) return false;
-    const end = Math.min(t.to, from + Math.max(1, opts.batchKeys));
+  for (let batches = 0; ; batches++) {
+    if (opts.shouldStop?.() || batches >= (opts.maxBatches ?? Infinity)) return false;
     const batch = new WriteBatch();
-    for (let i = from; i < end; i++) batch.delete(chunkKey(ino, i));
-    if (end < t.to) batch.put(tombstoneKey(ino), encodeTombstone({ ...t, from: end }));
-    else batch.delete(tombstoneKey(ino));
+    let found = 0;
+    let last = from - 1;
+    for await (const e of db.scan(chunkKey(ino, from), end)) {
+      batch.delete(e.key);
+      last = parseChunkKey(e.key).index;
+      if (++found >= limit) break;
+    }
+    const done = found < limit;
+    from = done ? Math.max(t.to, last + 1) : last + 1;
+    if (done) batch.delete(tombstoneKey(ino));
+    else batch.put(tombstoneKey(ino), encodeTombstone({ ...t, from }));
     // Not awaited durable: if the batch is lost in a crash the tombstone is still there and the
     // deletes are redone; nothing acknowledged to a client depends on it.
     await db.write(batch, { awaitDurable: false });
-    from = end;
-    await opts.afterBatch?.({ ino, next: from, to: t.to });
-    if (from >= t.to) return true;
+    await opts.afterBatch?.({ ino, next: from, to: Math.max(t.to, from) });
+    if (done) return true;
   }
 }
 

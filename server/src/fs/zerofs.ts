@@ -20,6 +20,7 @@
 import { randomBytes, randomInt } from "node:crypto";
 import type { Logger } from "pino";
 import type { Db } from "../lsm/db.ts";
+import { DbClosedError } from "../lsm/errors.ts";
 import { WriteBatch } from "../lsm/write-batch.ts";
 import { Clock, timeEquals, type TimeSource } from "./clock.ts";
 import { VolumeCounters } from "./counters.ts";
@@ -49,7 +50,7 @@ import { CHUNK_SIZE, LAYOUT_VERSION, SUPERBLOCK_KEY, chunkKey, cookieKey, inodeK
 import { KeyedMutex } from "./locks.ts";
 import { Perm, accessMask, hasPerm, inGroup, isRoot, modeAfterUnprivilegedWrite, requireDataPerm, requirePerm, stickyForbids } from "./permissions.ts";
 import { Reclaimer, deleteChunkRange, listTombstones, type ChunkDeletionProgress } from "./reclaimer.ts";
-import { TombstoneKind, decodeSuperblock, encodeSuperblock, encodeTombstone } from "./records.ts";
+import { TombstoneKind, decodeSuperblock, decodeTombstone, encodeSuperblock, encodeTombstone, type Tombstone } from "./records.ts";
 import { applySetattr, hasAnyAttr } from "./setattr.ts";
 import { LockSetChanged, Txn } from "./txn.ts";
 import {
@@ -197,6 +198,12 @@ export class ZeroFs {
   private readonly log: Logger | undefined;
   private rootGeneration = 0;
   private closed = false;
+  /**
+   * Truncations a crash interrupted, finishing in the background after open: data writes and
+   * size changes of these inodes wait for them, so stale chunks can never reappear.
+   */
+  private readonly pendingTruncations = new Map<number, Promise<void>>();
+  private readonly afterReclaimBatch: ZeroFsOptions["afterReclaimBatch"];
 
   private constructor(db: Db, volumeId: Buffer, rootIno: number, counters: VolumeCounters, alloc: InoAllocator, options: ZeroFsOptions) {
     this.db = db;
@@ -205,6 +212,7 @@ export class ZeroFs {
     this.counters = counters;
     this.alloc = alloc;
     this.log = options.logger;
+    this.afterReclaimBatch = options.afterReclaimBatch;
     this.clock = new Clock(options.clock);
     this.inodes = new InodeTable(db, options.inodeCacheEntries ?? 100_000);
     this.opts = {
@@ -225,7 +233,8 @@ export class ZeroFs {
 
   /**
    * Opens the filesystem kept in `db`, creating a new volume (superblock, root directory) on
-   * first use. Finishes truncations a crash interrupted and resumes deferred deletions.
+   * first use. Resumes, in the background, truncations a crash interrupted (writes and size
+   * changes to those files wait for them) and deferred deletions; opening never waits for them.
    */
   static async open(db: Db, options: ZeroFsOptions = {}): Promise<ZeroFs> {
     let raw = await db.get(SUPERBLOCK_KEY);
@@ -238,7 +247,7 @@ export class ZeroFs {
     const alloc = await InoAllocator.load(db, options.inoRangeSize ?? 1024);
     const fs = new ZeroFs(db, sb.volumeId, sb.rootIno, counters, alloc, options);
     fs.rootGeneration = (await fs.inodes.require(sb.rootIno, "open")).generation;
-    if (!fs.opts.readOnly) await fs.finishInterruptedTruncations();
+    if (!fs.opts.readOnly) await fs.resumeInterruptedTruncations();
     fs.reclaimer?.kick();
     fs.log?.info({ volumeId: sb.volumeId.toString("hex"), usedBytes: counters.usedBytes, inodes: counters.inodeCount }, "filesystem opened");
     return fs;
@@ -274,11 +283,18 @@ export class ZeroFs {
     return sb;
   }
 
+  /** Resolves once background deletions (resumed truncations, the reclaimer) are done (tests). */
+  async backgroundIdle(): Promise<void> {
+    await Promise.all(this.pendingTruncations.values());
+    await this.reclaimer?.idle();
+  }
+
   /** Stops background work and makes everything durable. The caller closes the Db. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.reclaimer?.stop();
+    await Promise.all(this.pendingTruncations.values());
     if (!this.opts.readOnly) await this.db.flush();
   }
 
@@ -466,6 +482,7 @@ export class ZeroFs {
     const end = offset + data.length;
     if (end > MAX_FILE_SIZE) throw fsError("EFBIG", `write: end offset ${end} of inode ${ino} exceeds the maximum file size ${MAX_FILE_SIZE}`);
     const durable = stable !== StableHow.UNSTABLE;
+    await this.pendingTruncations.get(ino);
     return this.mutate("write", [ino], durable, async (tx) => {
       const inode = await this.inodes.require(ino, "write");
       if (inode.type === FileType.DIR) throw fsError("EISDIR", `write: inode ${ino} is a directory`);
@@ -495,6 +512,7 @@ export class ZeroFs {
 
   /** SETATTR, with the optional ctime guard (NOT_SYNC when the file changed meanwhile). */
   async setattr(cred: Cred, ino: number, attrs: SetAttrs, guardCtime?: Time): Promise<Wcc> {
+    if (attrs.size !== undefined) await this.pendingTruncations.get(ino);
     return this.mutate("setattr", [ino], this.opts.syncMetadata, async (tx) => {
       const inode = await this.inodes.require(ino, "setattr");
       if (guardCtime && !sameTime(guardCtime, inode.ctime)) throw fsError("NOT_SYNC", `setattr: ctime guard does not match inode ${ino}`);
@@ -519,9 +537,11 @@ export class ZeroFs {
     tx.shardIno = inode.ino;
     const { chunks, rest } = await planTruncate(this.db, tx.batch, inode.ino, inode.size, newSize, inode.chunks);
     if (rest) {
-      // Too many chunks for one batch: record the intent with the size change, then delete in
+      // Too many chunk indices for one batch: record the intent with the size change, then
+      // delete the stored ones (found by a range scan: O(stored chunks), not O(size)) in
       // bounded batches before releasing the lock. A crash in between leaves the tombstone,
-      // which open() finishes before serving, so stale chunks can never reappear on extension.
+      // which open() resumes in the background while holding this file's writers back, so
+      // stale chunks can never reappear on extension.
       const tombstone = { kind: TombstoneKind.TRUNCATED, from: rest.from, to: rest.to };
       tx.batch.put(tombstoneKey(inode.ino), encodeTombstone(tombstone));
       tx.afterCommit = async () => {
@@ -934,11 +954,48 @@ export class ZeroFs {
     if (tx.kickReclaimer) this.reclaimer?.kick();
   }
 
-  /** Finishes chunk deletions of truncations that a crash interrupted (before serving). */
-  private async finishInterruptedTruncations(): Promise<void> {
-    for (const { ino, tombstone } of await listTombstones(this.db, TombstoneKind.TRUNCATED)) {
-      this.log?.info({ ino, from: tombstone.from, to: tombstone.to }, "finishing interrupted truncation");
-      await deleteChunkRange(this.db, ino, tombstone, { batchKeys: this.opts.reclaimBatchKeys });
+  /**
+   * Registers the truncations a crash interrupted (listing tombstones is cheap; the deletions are
+   * not) and finishes them one after another in the background. Each batch runs under the
+   * inode's lock and re-reads the tombstone: a REMOVE meanwhile replaces it with a DELETED one,
+   * which the reclaimer then owns.
+   */
+  private async resumeInterruptedTruncations(): Promise<void> {
+    const pending = await listTombstones(this.db, TombstoneKind.TRUNCATED);
+    if (pending.length === 0) return;
+    let chain = Promise.resolve();
+    for (const { ino, tombstone } of pending) {
+      const done = chain.then(() => this.finishTruncation(ino, tombstone));
+      chain = done;
+      this.pendingTruncations.set(ino, done);
+      void done.finally(() => this.pendingTruncations.delete(ino));
+    }
+  }
+
+  private async finishTruncation(ino: number, first: Tombstone): Promise<void> {
+    this.log?.info({ ino, from: first.from }, "finishing interrupted truncation in the background");
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        for (;;) {
+          if (this.closed) return;
+          const release = await this.locks.acquire([ino]);
+          try {
+            const raw = await this.db.get(tombstoneKey(ino));
+            const t = raw ? decodeTombstone(raw, ino) : undefined;
+            if (t?.kind !== TombstoneKind.TRUNCATED) return;
+            // One batch per lock hold, so other requests for this file interleave.
+            const finished = await deleteChunkRange(this.db, ino, t, { batchKeys: this.opts.reclaimBatchKeys, maxBatches: 1, ...(this.afterReclaimBatch ? { afterBatch: this.afterReclaimBatch } : {}) });
+            if (finished) return;
+          } finally {
+            release();
+          }
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      } catch (err) {
+        if (err instanceof DbClosedError || this.closed) return;
+        this.log?.warn({ ino, err: err instanceof Error ? err.message : String(err), attempt }, "interrupted truncation failed; retrying in 1 s");
+        await new Promise<void>((resolve) => setTimeout(resolve, 1000).unref());
+      }
     }
   }
 

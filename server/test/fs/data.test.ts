@@ -246,7 +246,7 @@ describe("file data", () => {
     }
   });
 
-  it("a truncation interrupted by a crash is finished before serving", async () => {
+  it("a truncation interrupted by a crash finishes in the background; writes to the file wait for it", async () => {
     const fx = await openFs();
     try {
       const f = await newFile(fx.fs);
@@ -259,16 +259,76 @@ describe("file data", () => {
         new WriteBatch().put(inodeKey(f), encodeInode({ ...inode, size: 2 * C, chunks: 2 })).put(tombstoneKey(f), encodeTombstone({ kind: TombstoneKind.TRUNCATED, from: 2, to: 10 })),
       );
       assert.equal(attrs.size, 9 * C + 1);
-      await fx.reopen();
-      assert.deepEqual(await storedChunks(fx.db, f), [0, 1]);
-      assert.equal(await fx.db.get(tombstoneKey(f)), undefined);
+      await fx.reopen({ reclaimBatchKeys: 2 });
+      // Extending at once must not expose the chunks the truncation had not deleted yet.
       await fx.fs.setattr(root, f, { size: 10 * C });
       const all = await readAll(fx.fs, f);
       assert.ok(all.subarray(2 * C).every((b) => b === 0), "no stale chunk reappears");
+      assert.deepEqual(await storedChunks(fx.db, f), [0, 1]);
+      assert.equal(await fx.db.get(tombstoneKey(f)), undefined);
     } finally {
       await fx.close();
     }
   });
+
+  it("truncating and removing a 2^52-byte sparse file costs its stored chunks, not its size", { timeout: 60_000 }, () =>
+    withFs(async ({ fs, db }) => {
+      const f = await newFile(fs);
+      const offsets = [0, 2 ** 40 + 5, 2 ** 52 - 3];
+      for (const off of offsets) await fs.write(root, f, off, Buffer.from("abc"), StableHow.UNSTABLE);
+      assert.equal((await fs.getattr(f)).size, 2 ** 52);
+      const walBefore = db.stats().walBytes;
+      const t0 = performance.now();
+      await fs.setattr(root, f, { size: C + 1 });
+      const truncMs = performance.now() - t0;
+      assert.deepEqual(await storedChunks(db, f), [0]);
+      assert.equal(await countKind(db, KeyKind.TOMBSTONE), 0);
+      // Grow it back: zeros where the old data was.
+      await fs.setattr(root, f, { size: 2 ** 52 });
+      for (const off of offsets.slice(1)) assert.ok((await fs.read(root, f, off, 3)).data.equals(Buffer.alloc(3)), `zeros at ${off}`);
+      await fs.write(root, f, 2 ** 51, Buffer.from("x"), StableHow.UNSTABLE);
+      const t1 = performance.now();
+      await fs.remove(root, fs.rootIno, "f");
+      await fs.reclaimer!.idle();
+      const removeMs = performance.now() - t1;
+      assert.deepEqual(await storedChunks(db, f), []);
+      assert.equal(await countKind(db, KeyKind.TOMBSTONE), 0);
+      const walBytes = db.stats().walBytes - walBefore;
+      // A few hundred bytes of keys and records; the old code wrote a delete per possible chunk index.
+      assert.ok(walBytes < 64 * 1024, `wrote ${walBytes} WAL bytes`);
+      console.log(`# 2^52-byte sparse file: truncate ${truncMs.toFixed(1)} ms, remove + reclaim ${removeMs.toFixed(1)} ms, ${walBytes} WAL bytes`);
+    }));
+
+  it("a truncation interrupted by a crash does not hold up opening, and yields to a REMOVE", { timeout: 60_000 }, async () => {
+    const fx = await openFs();
+    try {
+      const f = await newFile(fx.fs);
+      for (let i = 0; i < 50; i++) await fx.fs.write(root, f, i * 2 ** 30, Buffer.from([i + 1]), StableHow.UNSTABLE);
+      const { decodeInode } = await import("../../src/fs/inode-codec.ts");
+      const inode = decodeInode(f, (await fx.db.get(inodeKey(f)))!);
+      await fx.db.write(
+        new WriteBatch()
+          .put(inodeKey(f), encodeInode({ ...inode, size: 1, chunks: 1 }))
+          .put(tombstoneKey(f), encodeTombstone({ kind: TombstoneKind.TRUNCATED, from: 1, to: 2 ** 36 })),
+      );
+      // Block the background truncation after its first batch: open() must not wait for it.
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let batches = 0;
+      await fx.reopen({ reclaimBatchKeys: 4, afterReclaimBatch: async () => void (++batches === 1 && (await gate)) });
+      assert.equal((await fx.fs.getattr(f)).size, 1, "served while the truncation is pending");
+      const removing = fx.fs.remove(root, fx.fs.rootIno, "f");
+      release();
+      await removing;
+      await fx.reopen({});
+      await fx.fs.backgroundIdle();
+      assert.deepEqual(await storedChunks(fx.db, f), []);
+      assert.equal(await countKind(fx.db, KeyKind.TOMBSTONE), 0, "no tombstone left behind");
+    } finally {
+      await fx.close();
+    }
+  });
+
   it("reports the space of stored chunks, not of holes (du of a sparse file)", () =>
     withFs(async ({ fs }) => {
       const f = await newFile(fs);
