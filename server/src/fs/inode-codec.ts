@@ -19,8 +19,10 @@
  *   72  8    parent (directories: the ".." inode; 0 otherwise)
  *   80  8    nextCookie (directories: next READDIR cookie to hand out)
  *   88  1    flags: bit 0 = exclusive-create verifier present,
- *                   bit 1 = stored-chunk count known (version 2)
- *   89  8    stored-chunk count (version 2 only): how many K|ino|index chunks exist
+ *                   bit 1 = stored-chunk count known (version 2),
+ *                   bit 2 = data in the extent map (layout 2; never with bit 1)
+ *   89  8    bit 1: stored-chunk count, how many K|ino|index chunks exist;
+ *            bit 2: stored bytes, the sum of the file's extent-map piece lengths
  *   ..  8    verifier (only when flag bit 0)
  *   ..  2    symlink target length, then the target bytes
  *
@@ -37,6 +39,7 @@ const HEADER_V1 = 89;
 const HEADER = 97;
 const FLAG_VERIFIER = 1;
 const FLAG_CHUNKS = 2;
+const FLAG_EXTENTS = 4;
 export const MAX_SYMLINK_TARGET = 4096;
 
 /**
@@ -65,6 +68,11 @@ export interface Inode {
    * undefined when unknown (records written by version 1).
    */
   chunks?: number | undefined;
+  /**
+   * Regular files of layout 2: their data is in the extent map (X|ino|block), and this is the
+   * number of bytes stored there (holes excluded). Undefined for v1 files (data in chunks).
+   */
+  extentBytes?: number | undefined;
 }
 
 const TWO32 = 2 ** 32;
@@ -100,8 +108,9 @@ export function encodeInode(inode: Inode): Buffer {
   buf.writeUInt32BE(inode.generation, 68);
   writeU64(buf, inode.parent, 72);
   writeU64(buf, inode.nextCookie, 80);
-  buf[88] = (inode.verifier ? FLAG_VERIFIER : 0) | (inode.chunks !== undefined ? FLAG_CHUNKS : 0);
-  writeU64(buf, inode.chunks ?? 0, 89);
+  if (inode.chunks !== undefined && inode.extentBytes !== undefined) throw new RangeError(`inode ${inode.ino} has both a chunk count and extent bytes`);
+  buf[88] = (inode.verifier ? FLAG_VERIFIER : 0) | (inode.chunks !== undefined ? FLAG_CHUNKS : 0) | (inode.extentBytes !== undefined ? FLAG_EXTENTS : 0);
+  writeU64(buf, inode.chunks ?? inode.extentBytes ?? 0, 89);
   if (inode.verifier) {
     if (inode.verifier.length !== 8) throw new RangeError(`create verifier of inode ${inode.ino} must be 8 bytes`);
     inode.verifier.copy(buf, HEADER);
@@ -121,6 +130,8 @@ export function decodeInode(ino: number, buf: Buffer): Inode {
   if (!isFileType(type)) throw bad(`unknown type ${type}`);
   const flags = buf[88]!;
   const chunks = version !== 1 && flags & FLAG_CHUNKS ? readU64(buf, 89) : undefined;
+  const extentBytes = version !== 1 && flags & FLAG_EXTENTS ? readU64(buf, 89) : undefined;
+  if (chunks !== undefined && extentBytes !== undefined) throw bad("both chunk count and extent bytes");
   let off = header;
   let verifier: Buffer | undefined;
   if (flags & FLAG_VERIFIER) {
@@ -149,5 +160,6 @@ export function decodeInode(ino: number, buf: Buffer): Inode {
     verifier,
     target: targetLen > 0 ? Buffer.from(buf.subarray(off, off + targetLen)) : undefined,
     chunks,
+    extentBytes,
   };
 }

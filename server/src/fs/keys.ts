@@ -5,8 +5,15 @@
  */
 import { fsError } from "./errors.ts";
 
-/** Layout version stored in the superblock; bump on any incompatible change. */
-export const LAYOUT_VERSION = 1;
+/**
+ * Layout version stored in the superblock; bump on any incompatible change. 2: file data in
+ * segments with per-block piece lists (docs/layout-v2.md); version 1 volumes open and are
+ * marked 2 by the first writer.
+ */
+export const LAYOUT_VERSION = 2;
+
+/** Size of a file block of the extent map (layout 2); an extent never crosses one. */
+export const BLOCK_SIZE = 32 * 1024;
 
 /** Size of a file data chunk. */
 export const CHUNK_SIZE = 64 * 1024;
@@ -22,6 +29,7 @@ export const KeyKind = {
   COUNTER: 0x4e, // 'N' counter kind [, shard]
   SUPERBLOCK: 0x53, // 'S' → volume record
   TOMBSTONE: 0x54, // 'T' ino → pending chunk deletion
+  EXTENT: 0x58, // 'X' ino, blockIndex → piece list of the block (layout 2)
 } as const;
 
 /** Counter kinds under KeyKind.COUNTER. */
@@ -111,6 +119,25 @@ export function allChunksRange(ino: number): [Buffer, Buffer] {
 export function parseChunkKey(key: Buffer): { ino: number; index: number } {
   if (key.length !== 17 || key[0] !== KeyKind.CHUNK) throw fsError("EIO", `not a chunk key: ${key.toString("hex")}`);
   return { ino: readU64(key, 1), index: readU64(key, 9) };
+}
+
+export function extentKey(ino: number, block: number): Buffer {
+  return idId(KeyKind.EXTENT, ino, block);
+}
+
+/** [from, to) covering blocks fromBlock ≤ b < toBlock of `ino`. */
+export function extentRange(ino: number, fromBlock: number, toBlock: number): [Buffer, Buffer] {
+  return [extentKey(ino, fromBlock), extentKey(ino, toBlock)];
+}
+
+/** All extent-map keys of `ino`. */
+export function allExtentsRange(ino: number): [Buffer, Buffer] {
+  return [idKey(KeyKind.EXTENT, ino), idKey(KeyKind.EXTENT, ino + 1)];
+}
+
+export function parseExtentKey(key: Buffer): { ino: number; block: number } {
+  if (key.length !== 17 || key[0] !== KeyKind.EXTENT) throw fsError("EIO", `not an extent key: ${key.toString("hex")}`);
+  return { ino: readU64(key, 1), block: readU64(key, 9) };
 }
 
 export function tombstoneKey(ino: number): Buffer {

@@ -16,7 +16,7 @@ import type { Logger } from "pino";
 import type { Db } from "../lsm/db.ts";
 import { DbClosedError } from "../lsm/errors.ts";
 import { WriteBatch } from "../lsm/write-batch.ts";
-import { TOMBSTONE_RANGE, allChunksRange, chunkKey, parseChunkKey, parseTombstoneKey, tombstoneKey } from "./keys.ts";
+import { TOMBSTONE_RANGE, allChunksRange, allExtentsRange, chunkKey, extentKey, parseChunkKey, parseExtentKey, parseTombstoneKey, tombstoneKey } from "./keys.ts";
 import { TombstoneKind, decodeTombstone, encodeTombstone, type Tombstone } from "./records.ts";
 
 export interface ChunkDeletionProgress {
@@ -36,44 +36,57 @@ export interface DeleteRangeOptions {
 }
 
 /**
- * Deletes the stored chunks of `ino` at indices ≥ t.from in batches of at most `batchKeys`
- * deletes, recording progress in the tombstone and deleting it with the last batch. Cost is
- * proportional to the chunks actually stored (plus the deletions the engine has not yet
- * compacted away), never to the file's apparent size. Returns false when stopped early.
+ * Deletes the stored chunks (v1) or extent-map blocks (layout 2) of `ino` at indices ≥ t.from,
+ * as the tombstone's kind says, in batches of at most `batchKeys` deletes, recording progress
+ * in the tombstone and deleting it with the last batch (a DELETED tombstone goes on with the
+ * extent map before it is deleted). Cost is proportional to the keys actually stored (plus the
+ * deletions the engine has not yet compacted away), never to the file's apparent size.
+ * Returns false when stopped early.
  */
 export async function deleteChunkRange(db: Db, ino: number, t: Tombstone, opts: DeleteRangeOptions): Promise<boolean> {
   const limit = Math.max(1, opts.batchKeys);
-  const end = allChunksRange(ino)[1];
-  let from = t.from;
+  let cur = t;
   for (let batches = 0; ; batches++) {
     if (opts.shouldStop?.() || batches >= (opts.maxBatches ?? Infinity)) return false;
+    const space = keySpace(cur.kind, ino);
     const batch = new WriteBatch();
     let found = 0;
-    let last = from - 1;
-    for await (const e of db.scan(chunkKey(ino, from), end)) {
+    let last = cur.from - 1;
+    for await (const e of db.scan(space.key(cur.from), space.end)) {
       batch.delete(e.key);
-      last = parseChunkKey(e.key).index;
+      last = space.index(e.key);
       if (++found >= limit) break;
     }
     const done = found < limit;
-    from = done ? Math.max(t.to, last + 1) : last + 1;
-    if (done) batch.delete(tombstoneKey(ino));
-    else batch.put(tombstoneKey(ino), encodeTombstone({ ...t, from }));
+    let next: Tombstone | undefined;
+    if (!done) next = { ...cur, from: last + 1 };
+    else if (cur.kind === TombstoneKind.DELETED) next = { kind: TombstoneKind.EXTENTS_DELETED, from: 0, to: 0 };
+    if (next) batch.put(tombstoneKey(ino), encodeTombstone(next));
+    else batch.delete(tombstoneKey(ino));
     // Not awaited durable: if the batch is lost in a crash the tombstone is still there and the
     // deletes are redone; nothing acknowledged to a client depends on it.
     await db.write(batch, { awaitDurable: false });
-    await opts.afterBatch?.({ ino, next: from, to: Math.max(t.to, from) });
-    if (done) return true;
+    await opts.afterBatch?.({ ino, next: done ? Math.max(cur.to, last + 1) : last + 1, to: Math.max(cur.to, last + 1) });
+    if (!next) return true;
+    cur = next;
   }
 }
 
-/** Pending tombstones of `kind`, in inode order, at most `limit`. */
-export async function listTombstones(db: Db, kind: TombstoneKind, limit = Infinity): Promise<{ ino: number; tombstone: Tombstone }[]> {
+/** Which keys a tombstone kind deletes: v1 chunks or layout-2 extent-map blocks of `ino`. */
+function keySpace(kind: TombstoneKind, ino: number): { key: (i: number) => Buffer; end: Buffer; index: (k: Buffer) => number } {
+  if (kind === TombstoneKind.DELETED || kind === TombstoneKind.TRUNCATED) {
+    return { key: (i) => chunkKey(ino, i), end: allChunksRange(ino)[1], index: (k) => parseChunkKey(k).index };
+  }
+  return { key: (i) => extentKey(ino, i), end: allExtentsRange(ino)[1], index: (k) => parseExtentKey(k).block };
+}
+
+/** Pending tombstones of the given kinds, in inode order, at most `limit`. */
+export async function listTombstones(db: Db, kinds: readonly TombstoneKind[], limit = Infinity): Promise<{ ino: number; tombstone: Tombstone }[]> {
   const out: { ino: number; tombstone: Tombstone }[] = [];
   for await (const e of db.scan(...TOMBSTONE_RANGE)) {
     const ino = parseTombstoneKey(e.key);
     const tombstone = decodeTombstone(e.value!, ino);
-    if (tombstone.kind !== kind) continue;
+    if (!kinds.includes(tombstone.kind)) continue;
     out.push({ ino, tombstone });
     if (out.length >= limit) break;
   }
@@ -141,7 +154,7 @@ export class Reclaimer {
 
   private async pass(): Promise<void> {
     for (;;) {
-      const pending = await listTombstones(this.db, TombstoneKind.DELETED, 64);
+      const pending = await listTombstones(this.db, [TombstoneKind.DELETED, TombstoneKind.EXTENTS_DELETED], 64);
       if (pending.length === 0 || this.stopped) return;
       for (const { ino, tombstone } of pending) {
         const done = await deleteChunkRange(this.db, ino, tombstone, {

@@ -31,8 +31,8 @@ export function encodeSuperblock(sb: Superblock): Buffer {
 export function decodeSuperblock(buf: Buffer): Superblock {
   if (buf.length < 6 || !buf.subarray(0, 4).equals(SUPERBLOCK_MAGIC)) throw fsError("EIO", "superblock: bad magic (not a ZeroFS volume or corrupt)");
   const layoutVersion = buf.readUInt16BE(4);
-  if (layoutVersion !== LAYOUT_VERSION) {
-    throw fsError("EIO", `superblock: volume has layout version ${layoutVersion}, this server understands ${LAYOUT_VERSION}`);
+  if (layoutVersion < 1 || layoutVersion > LAYOUT_VERSION) {
+    throw fsError("EIO", `superblock: volume has layout version ${layoutVersion}, this server understands 1 to ${LAYOUT_VERSION}`);
   }
   if (buf.length !== 38) throw fsError("EIO", `superblock: ${buf.length} bytes, expected 38`);
   return { layoutVersion, volumeId: Buffer.from(buf.subarray(6, 22)), createdMs: readU64(buf, 22), rootIno: readU64(buf, 30) };
@@ -85,21 +85,31 @@ export function decodeCookieValue(buf: Buffer, context: string): CookieValue {
 // ---------------------------------------------------------------- tombstones
 
 export const TombstoneKind = {
-  /** The inode is gone; its chunks [from, to) are garbage. Reclaimed in the background. */
+  /**
+   * The inode is gone: its v1 chunks at index ≥ from are garbage, and then all its extent-map
+   * blocks (the reclaimer continues as EXTENTS_DELETED from 0). Reclaimed in the background.
+   */
   DELETED: 1,
   /**
-   * A live file was truncated; chunks [from, to) are garbage. Deleted in the request path
-   * under the inode lock; only left behind by a crash, and then finished before serving.
+   * A live v1 file was truncated; chunks at index ≥ from are garbage. Deleted in the request
+   * path under the inode lock; only left behind by a crash, and then finished in the background
+   * while the file's writers wait.
    */
   TRUNCATED: 2,
+  /** The inode is gone; its extent-map blocks ≥ from are garbage (layout 2). */
+  EXTENTS_DELETED: 3,
+  /** A live layout-2 file was truncated; its extent-map blocks ≥ from are garbage (as TRUNCATED). */
+  EXTENTS_TRUNCATED: 4,
 } as const;
 export type TombstoneKind = (typeof TombstoneKind)[keyof typeof TombstoneKind];
 
+const TOMBSTONE_KINDS: ReadonlySet<number> = new Set(Object.values(TombstoneKind));
+
 export interface Tombstone {
   kind: TombstoneKind;
-  /** Next chunk index to delete (advanced as batches complete). */
+  /** Next chunk (or block) index to delete (advanced as batches complete). */
   from: number;
-  /** Chunk indices ≥ to were never part of the file. */
+  /** Informational: the file's chunk (or block) count when the tombstone was written. */
   to: number;
 }
 
@@ -113,8 +123,8 @@ export function encodeTombstone(t: Tombstone): Buffer {
 
 export function decodeTombstone(buf: Buffer, ino: number): Tombstone {
   const kind = buf[0];
-  if (buf.length !== 17 || (kind !== TombstoneKind.DELETED && kind !== TombstoneKind.TRUNCATED)) throw fsError("EIO", `tombstone of inode ${ino}: corrupt record`);
-  return { kind, from: readU64(buf, 1), to: readU64(buf, 9) };
+  if (buf.length !== 17 || kind === undefined || !TOMBSTONE_KINDS.has(kind)) throw fsError("EIO", `tombstone of inode ${ino}: corrupt record`);
+  return { kind: kind as TombstoneKind, from: readU64(buf, 1), to: readU64(buf, 9) };
 }
 
 // ---------------------------------------------------------------- counters

@@ -3,6 +3,7 @@
  * ONE atomic write batch. Inode changes are kept by id until commit so an inode touched twice
  * (rename within one directory) is written once with its final state.
  */
+import type { FrameRef } from "../lsm/segments/segments.ts";
 import { WriteBatch } from "../lsm/write-batch.ts";
 import type { CounterDeltas } from "./counters.ts";
 import { encodeInode, type Inode } from "./inode-codec.ts";
@@ -19,6 +20,8 @@ export class Txn {
   kickReclaimer = false;
   /** Runs after the commit while the locks are still held (chunk deletion of a big truncate). */
   afterCommit: (() => Promise<void>) | undefined;
+  /** Segment frames appended for this operation: settled once it is applied or abandoned. */
+  readonly frames: FrameRef[] = [];
   private readonly inodes = new Map<number, Inode | null>();
 
   put(inode: Inode): void {

@@ -42,11 +42,12 @@ import {
 } from "./directory.ts";
 import { fsError } from "./errors.ts";
 import { MAX_FILE_SIZE, chunkCount, planTruncate, planWrite, readData } from "./file-data.ts";
+import { blockCount, planExtentTruncate, planExtentWrite, prepareWrite, readExtents } from "./extent-data.ts";
 import { HANDLE_BYTES, decodeHandle, encodeHandle } from "./handles.ts";
 import { InoAllocator } from "./ino-allocator.ts";
 import { MAX_SYMLINK_TARGET, encodeInode, type Inode } from "./inode-codec.ts";
 import { InodeTable } from "./inode-table.ts";
-import { CHUNK_SIZE, LAYOUT_VERSION, SUPERBLOCK_KEY, chunkKey, cookieKey, inodeKey, tombstoneKey } from "./keys.ts";
+import { CHUNK_SIZE, LAYOUT_VERSION, SUPERBLOCK_KEY, chunkKey, cookieKey, extentKey, inodeKey, tombstoneKey } from "./keys.ts";
 import { KeyedMutex } from "./locks.ts";
 import { Perm, accessMask, hasPerm, inGroup, isRoot, modeAfterUnprivilegedWrite, requireDataPerm, requirePerm, stickyForbids } from "./permissions.ts";
 import { Reclaimer, deleteChunkRange, listTombstones, type ChunkDeletionProgress } from "./reclaimer.ts";
@@ -101,6 +102,11 @@ export interface ZeroFsOptions {
   reclaimBatchKeys?: number;
   /** Run the background reclaimer (tests turn it off to look at tombstones). */
   reclaimer?: boolean;
+  /**
+   * Layout of the data of new regular files: 2 (segments, the default) or 1 (64 KiB chunks in
+   * the LSM). Only tests set 1, to keep exercising the code that v1 volumes' files still use.
+   */
+  dataLayout?: 1 | 2;
   /** Test hook after each background deletion batch. */
   afterReclaimBatch?: (p: ChunkDeletionProgress) => void | Promise<void>;
   /** Wait for durability before metadata operations return (default true). */
@@ -119,6 +125,7 @@ interface ResolvedOptions {
   inlineDeleteChunks: number;
   reclaimBatchKeys: number;
   syncMetadata: boolean;
+  dataLayout: 1 | 2;
 }
 
 interface NodeSpec {
@@ -146,7 +153,9 @@ function usedBytes(i: Inode): number {
   if (i.type === FileType.DIR) return USED_UNIT;
   if (i.type !== FileType.REG && i.type !== FileType.LNK) return 0;
   const apparent = Math.ceil(i.size / USED_UNIT) * USED_UNIT;
-  return i.type === FileType.REG && i.chunks !== undefined ? Math.min(apparent, i.chunks * CHUNK_SIZE) : apparent;
+  if (i.type !== FileType.REG) return apparent;
+  if (i.extentBytes !== undefined) return Math.min(apparent, Math.ceil(i.extentBytes / USED_UNIT) * USED_UNIT);
+  return i.chunks !== undefined ? Math.min(apparent, i.chunks * CHUNK_SIZE) : apparent;
 }
 
 export function attrsOf(i: Inode): Attrs {
@@ -221,6 +230,7 @@ export class ZeroFs {
       inlineDeleteChunks: options.inlineDeleteChunks ?? 16,
       reclaimBatchKeys: options.reclaimBatchKeys ?? 1024,
       syncMetadata: options.syncMetadata ?? true,
+      dataLayout: options.dataLayout ?? 2,
     };
     if (options.reclaimer !== false && !this.opts.readOnly) {
       this.reclaimer = new Reclaimer(db, {
@@ -242,7 +252,13 @@ export class ZeroFs {
       if (options.readOnly) throw fsError("EROFS", "volume is not initialized and the filesystem is opened read-only");
       raw = await ZeroFs.initialize(db, options);
     }
-    const sb = decodeSuperblock(raw);
+    let sb = decodeSuperblock(raw);
+    if (sb.layoutVersion < LAYOUT_VERSION && !options.readOnly) {
+      // From now on files of layout 2 may exist: older servers must refuse the volume.
+      sb = { ...sb, layoutVersion: LAYOUT_VERSION };
+      await db.write(new WriteBatch().put(SUPERBLOCK_KEY, encodeSuperblock(sb)), { awaitDurable: true });
+      options.logger?.info({ layoutVersion: LAYOUT_VERSION }, "volume layout upgraded (v1 files stay readable and writable)");
+    }
     const counters = await VolumeCounters.load(db);
     const alloc = await InoAllocator.load(db, options.inoRangeSize ?? 1024);
     const fs = new ZeroFs(db, sb.volumeId, sb.rootIno, counters, alloc, options);
@@ -360,7 +376,8 @@ export class ZeroFs {
     if (inode.type !== FileType.REG) throw fsError("EINVAL", `read: inode ${ino} is not a regular file`);
     requireDataPerm(cred, inode, Perm.R, "read");
     if (!Number.isSafeInteger(offset) || offset < 0) throw fsError("EINVAL", `read: invalid offset ${offset} of inode ${ino}`);
-    const { data, eof } = await readData(this.db, ino, inode.size, offset, Math.min(Math.max(0, count), RTMAX));
+    const n = Math.min(Math.max(0, count), RTMAX);
+    const { data, eof } = inode.extentBytes !== undefined ? await readExtents(this.db, ino, inode.size, offset, n) : await readData(this.db, ino, inode.size, offset, n);
     return { data, eof, attrs: attrsOf(inode) };
   }
 
@@ -483,6 +500,9 @@ export class ZeroFs {
     if (end > MAX_FILE_SIZE) throw fsError("EFBIG", `write: end offset ${end} of inode ${ino} exceeds the maximum file size ${MAX_FILE_SIZE}`);
     const durable = stable !== StableHow.UNSTABLE;
     await this.pendingTruncations.get(ino);
+    // Split and compress outside the lock (a file's layout only ever changes from 1 to 2).
+    let prepared = data.length > 0 && (await this.inodes.get(ino))?.extentBytes !== undefined ? await prepareWrite(this.db.segments, offset, data) : undefined;
+    await this.db.segments.waitForRoom();
     return this.mutate("write", [ino], durable, async (tx) => {
       const inode = await this.inodes.require(ino, "write");
       if (inode.type === FileType.DIR) throw fsError("EISDIR", `write: inode ${ino} is a directory`);
@@ -492,9 +512,14 @@ export class ZeroFs {
       if (data.length === 0) return { count: 0, committed: durable ? StableHow.FILE_SYNC : StableHow.UNSTABLE, wcc: { before, after: attrsOf(inode) } };
       const newSize = Math.max(inode.size, end);
       this.reserve(tx, newSize - inode.size, `write of ${data.length} bytes at ${offset} to inode ${ino}`);
-      const chunks = await planWrite(this.db, tx.batch, ino, inode.size, offset, data, inode.chunks);
       const now = this.clock.now();
-      const next: Inode = { ...inode, size: newSize, mtime: now, ctime: now, chunks };
+      const next: Inode = { ...inode, size: newSize, mtime: now, ctime: now };
+      if (inode.extentBytes !== undefined) {
+        prepared ??= await prepareWrite(this.db.segments, offset, data);
+        const plan = await planExtentWrite(this.db, tx.batch, ino, inode.size, prepared);
+        tx.frames.push(...plan.frames);
+        next.extentBytes = inode.extentBytes + plan.delta;
+      } else next.chunks = await planWrite(this.db, tx.batch, ino, inode.size, offset, data, inode.chunks);
       if (!isRoot(cred)) next.mode = modeAfterUnprivilegedWrite(next.mode);
       tx.put(next);
       tx.deltas.bytes += newSize - inode.size;
@@ -520,7 +545,7 @@ export class ZeroFs {
       if (!hasAnyAttr(attrs)) return { before, after: attrsOf(inode) };
       const now = this.clock.now();
       const next = applySetattr(cred, inode, attrs, now);
-      if (attrs.size !== undefined) next.chunks = await this.resize(tx, inode, attrs.size);
+      if (attrs.size !== undefined) Object.assign(next, await this.resize(tx, inode, attrs.size));
       tx.put(next);
       return { before, after: attrsOf(next) };
     });
@@ -530,25 +555,34 @@ export class ZeroFs {
    * Data side of a size change; the caller holds the inode lock and puts the new inode with the
    * stored-chunk count returned here.
    */
-  private async resize(tx: Txn, inode: Inode, newSize: number): Promise<number | undefined> {
+  private async resize(tx: Txn, inode: Inode, newSize: number): Promise<Pick<Inode, "chunks" | "extentBytes">> {
     const growth = newSize - inode.size;
     this.reserve(tx, growth, `resize of inode ${inode.ino} to ${newSize}`);
     tx.deltas.bytes += growth;
     tx.shardIno = inode.ino;
-    const { chunks, rest } = await planTruncate(this.db, tx.batch, inode.ino, inode.size, newSize, inode.chunks);
-    if (rest) {
-      // Too many chunk indices for one batch: record the intent with the size change, then
-      // delete the stored ones (found by a range scan: O(stored chunks), not O(size)) in
-      // bounded batches before releasing the lock. A crash in between leaves the tombstone,
-      // which open() resumes in the background while holding this file's writers back, so
-      // stale chunks can never reappear on extension.
-      const tombstone = { kind: TombstoneKind.TRUNCATED, from: rest.from, to: rest.to };
-      tx.batch.put(tombstoneKey(inode.ino), encodeTombstone(tombstone));
-      tx.afterCommit = async () => {
-        await deleteChunkRange(this.db, inode.ino, tombstone, { batchKeys: this.opts.reclaimBatchKeys });
-      };
+    if (inode.extentBytes !== undefined) {
+      const plan = await planExtentTruncate(this.db, tx.batch, inode.ino, inode.size, newSize);
+      if (plan.restFrom !== undefined) this.deleteRestAfterCommit(tx, inode.ino, { kind: TombstoneKind.EXTENTS_TRUNCATED, from: plan.restFrom, to: blockCount(inode.size) });
+      return { chunks: undefined, extentBytes: inode.extentBytes + plan.delta };
     }
-    return chunks;
+    const { chunks, rest } = await planTruncate(this.db, tx.batch, inode.ino, inode.size, newSize, inode.chunks);
+    if (rest) this.deleteRestAfterCommit(tx, inode.ino, { kind: TombstoneKind.TRUNCATED, from: rest.from, to: rest.to });
+    // A v1 file emptied by truncation has no chunks left: it continues in layout 2.
+    if (newSize === 0 && this.opts.dataLayout !== 1) return { chunks: undefined, extentBytes: 0 };
+    return { chunks, extentBytes: undefined };
+  }
+
+  /**
+   * Too many keys for one batch: record the intent with the size change, then delete the stored
+   * ones (found by a range scan: O(stored keys), not O(size)) in bounded batches before
+   * releasing the lock. A crash in between leaves the tombstone, which open() resumes in the
+   * background while holding this file's writers back, so stale data can never reappear.
+   */
+  private deleteRestAfterCommit(tx: Txn, ino: number, tombstone: Tombstone): void {
+    tx.batch.put(tombstoneKey(ino), encodeTombstone(tombstone));
+    tx.afterCommit = async () => {
+      await deleteChunkRange(this.db, ino, tombstone, { batchKeys: this.opts.reclaimBatchKeys });
+    };
   }
 
   // ------------------------------------------------------------------ namespace
@@ -681,7 +715,8 @@ export class ZeroFs {
       nextCookie: spec.type === FileType.DIR ? FIRST_COOKIE : 0,
       verifier: spec.verifier ? Buffer.from(spec.verifier) : undefined,
       target: spec.target,
-      chunks: spec.type === FileType.REG ? 0 : undefined,
+      chunks: spec.type === FileType.REG && this.opts.dataLayout === 1 ? 0 : undefined,
+      extentBytes: spec.type === FileType.REG && this.opts.dataLayout !== 1 ? 0 : undefined,
     };
   }
 
@@ -753,9 +788,12 @@ export class ZeroFs {
     if (tx.shardIno === 0) tx.shardIno = inode.ino;
     if (inode.type !== FileType.REG) return;
     const chunks = chunkCount(inode.size);
-    if (chunks <= this.opts.inlineDeleteChunks) {
+    if (inode.extentBytes !== undefined && blockCount(inode.size) <= this.opts.inlineDeleteChunks) {
+      for (let b = 0; b < blockCount(inode.size); b++) tx.batch.delete(extentKey(inode.ino, b));
+    } else if (inode.extentBytes === undefined && chunks <= this.opts.inlineDeleteChunks) {
       for (let i = 0; i < chunks; i++) tx.batch.delete(chunkKey(inode.ino, i));
     } else {
+      // DELETED covers the v1 chunks and then the extent map: either layout, one tombstone.
       tx.batch.put(tombstoneKey(inode.ino), encodeTombstone({ kind: TombstoneKind.DELETED, from: 0, to: chunks }));
       tx.kickReclaimer = true;
     }
@@ -916,6 +954,7 @@ export class ZeroFs {
       if (tx.afterCommit) await tx.afterCommit();
     } finally {
       this.counters.release(tx.reserved);
+      for (const f of tx.frames) this.db.segments.settle(f);
       release();
     }
     if (durable) await this.db.flush();
@@ -961,7 +1000,7 @@ export class ZeroFs {
    * which the reclaimer then owns.
    */
   private async resumeInterruptedTruncations(): Promise<void> {
-    const pending = await listTombstones(this.db, TombstoneKind.TRUNCATED);
+    const pending = await listTombstones(this.db, [TombstoneKind.TRUNCATED, TombstoneKind.EXTENTS_TRUNCATED]);
     if (pending.length === 0) return;
     let chain = Promise.resolve();
     for (const { ino, tombstone } of pending) {
@@ -982,7 +1021,7 @@ export class ZeroFs {
           try {
             const raw = await this.db.get(tombstoneKey(ino));
             const t = raw ? decodeTombstone(raw, ino) : undefined;
-            if (t?.kind !== TombstoneKind.TRUNCATED) return;
+            if (t?.kind !== TombstoneKind.TRUNCATED && t?.kind !== TombstoneKind.EXTENTS_TRUNCATED) return;
             // One batch per lock hold, so other requests for this file interleave.
             const finished = await deleteChunkRange(this.db, ino, t, { batchKeys: this.opts.reclaimBatchKeys, maxBatches: 1, ...(this.afterReclaimBatch ? { afterBatch: this.afterReclaimBatch } : {}) });
             if (finished) return;

@@ -25,6 +25,7 @@ import { SstReader } from "./sst/sst-reader.ts";
 import { encodeBatch, openWal, sealWal } from "./wal-format.ts";
 import { WalWriter } from "./wal-writer.ts";
 import type { WriteBatch } from "./write-batch.ts";
+import { Segments } from "./segments/segments.ts";
 
 /** Source of per-purpose sealers (the keyring): WAL, SST blocks and manifests use distinct subkeys. */
 export interface SealerSource {
@@ -67,6 +68,12 @@ export interface DbOptions {
   gcIntervalMs: number;
   /** Objects become garbage only once unreferenced and older than this. */
   gcMinAgeMs: number;
+  /** A segment (file data, layout v2) is closed and uploaded at this size. */
+  segmentTargetBytes: number;
+  /** Writers of file data wait while this many bytes of closed segments are still uploading. */
+  segmentMaxBufferedBytes: number;
+  /** In-memory cache of file data (extent plaintext). */
+  extentCacheBytes: number;
   logger?: Logger;
   /** Observes WAL flush latency (metrics). */
   onWalFlush?: (seconds: number, bytes: number) => void;
@@ -89,6 +96,9 @@ export const DEFAULT_DB_OPTIONS: DbOptions = {
   scanCoalesceBytes: 2 * 1024 * 1024,
   gcIntervalMs: 60_000,
   gcMinAgeMs: 10 * 60_000,
+  segmentTargetBytes: 8 * 1024 * 1024,
+  segmentMaxBufferedBytes: 64 * 1024 * 1024,
+  extentCacheBytes: 256 * 1024 * 1024,
 };
 
 export interface WriteOptions {
@@ -135,6 +145,8 @@ export class Db {
   private nextSstId: number;
   private nextRunId: number;
   private wal!: WalWriter;
+  private segmentStore!: Segments;
+  private readonly keys: SealerSource;
 
   private readonly readers = new Map<string, Promise<SstReader>>();
   /** Open scan snapshots (seq → count), so the memtable keeps what they can see. */
@@ -158,6 +170,7 @@ export class Db {
   private constructor(store: ObjectStore, keys: SealerSource, opts: DbOptions, manifestId: number, manifest: ManifestState) {
     this.store = store;
     this.opts = opts;
+    this.keys = keys;
     this.walSealer = keys.sealer("lsm/wal");
     this.sstSealer = keys.sealer("lsm/sst");
     this.manifestSealer = keys.sealer("lsm/manifest");
@@ -225,7 +238,15 @@ export class Db {
         fenceId++;
       }
     }
+    this.segmentStore = new Segments(this.store, this.keys.sealer("lsm/segment"), epoch, {
+      targetBytes: this.opts.segmentTargetBytes,
+      maxBufferedBytes: this.opts.segmentMaxBufferedBytes,
+      extentCacheBytes: this.opts.extentCacheBytes,
+      ...(this.log ? { logger: this.log } : {}),
+    });
+    const segWriter = this.segmentStore.writer;
     this.wal = new WalWriter(this.store, this.walSealer, epoch, fenceId + 1, {
+      barrier: { mark: () => segWriter.mark(), durableThrough: (m) => segWriter.durableThrough(m) },
       flushIntervalMs: this.opts.flushIntervalMs,
       maxSegmentBytes: this.opts.walMaxSegmentBytes,
       ownershipCheckMs: Math.max(1000, this.opts.gcMinAgeMs / 4),
@@ -267,6 +288,12 @@ export class Db {
     const durable = this.wal.append(parts, bytes, opts.awaitDurable !== false);
     if (this.active.approximateBytes >= this.opts.memtableBytes) this.freezeActive();
     if (opts.awaitDurable !== false) await durable;
+  }
+
+  /** File data kept outside the LSM (layout v2 segments); the LSM holds pointers into it. */
+  get segments(): Segments {
+    this.checkOpen();
+    return this.segmentStore;
   }
 
   /** Makes every write so far durable (one shared WAL flush for concurrent callers). */
@@ -667,6 +694,7 @@ export class Db {
       this.closed = true;
       if (this.gcTimer) clearInterval(this.gcTimer);
       this.wal.abort(new DbClosedError());
+      this.segmentStore.writer.abort(new DbClosedError());
       for (const w of this.capacityWaiters.splice(0)) w();
     }
     if (this.failure) throw this.failure;
@@ -678,6 +706,7 @@ export class Db {
       this.failure = e;
       if (!(e instanceof InjectedCrashError)) this.log?.error({ err: e }, what);
       this.wal.abort(e);
+      this.segmentStore?.writer.abort(e);
       for (const w of this.capacityWaiters.splice(0)) w();
     }
   }

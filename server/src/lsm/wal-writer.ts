@@ -29,6 +29,12 @@ export interface WalWriterOptions {
   onError?: (err: unknown, context: { objectKey: string; attempt: number }) => void;
   /** Called when a WAL object is durable: seconds from sealing start to the store's ack. */
   onDurable?: (seconds: number, bytes: number) => void;
+  /**
+   * Durability barrier for data kept outside the WAL (segments): `mark()` is taken when a WAL
+   * object is formed, and `durableThrough(mark)` must resolve before its PUT, so nothing the
+   * object's batches point to can be missing from the store once they are durable.
+   */
+  barrier?: { mark(): number; durableThrough(mark: number): Promise<void> };
 }
 
 interface Segment {
@@ -66,6 +72,8 @@ interface Upload {
   merged: Segment[];
   body: Promise<Buffer>;
   sealStart: number;
+  /** Barrier position when formed (see WalWriterOptions.barrier). */
+  mark: number | undefined;
 }
 
 export class WalWriter {
@@ -205,6 +213,7 @@ export class WalWriter {
       merged.push(next);
     }
     const id = this.nextId++;
+    const mark = this.opts.barrier?.mark();
     const scratch = this.scratches.pop() ?? new WalScratch();
     const sealStart = performance.now();
     const body = (async () => {
@@ -216,7 +225,7 @@ export class WalWriter {
     })();
     // Awaited by the PUT loop, which reports a failure; never left unhandled meanwhile.
     body.catch(() => undefined);
-    return { id, seg, merged, body, sealStart };
+    return { id, seg, merged, body, sealStart, mark };
   }
 
   private async putLoop(): Promise<void> {
@@ -250,6 +259,7 @@ export class WalWriter {
 
   private async put(up: Upload): Promise<void> {
     const key = walKey(up.id);
+    if (up.mark !== undefined) await this.opts.barrier!.durableThrough(up.mark);
     const body = await up.body;
     this.stats.bytes += body.length;
     if (Date.now() - this.lastOwnershipProof > this.opts.ownershipCheckMs) {

@@ -9,7 +9,11 @@ import { TombstoneKind, decodeTombstone, encodeTombstone } from "../../src/fs/re
 import { StableHow } from "../../src/fs/types.ts";
 import type { ZeroFs } from "../../src/fs/zerofs.ts";
 import { Rng } from "../../../test/support/random.ts";
-import { KeyKind, countKind, openFs, rejectsWith, root, storedChunks, withFs } from "./helpers.ts";
+import { KeyKind, countKind, fsDefaults, openFs, rejectsWith, root, storedChunks, withFs } from "./helpers.ts";
+
+// The v1 chunk code path, which files of layout-1 volumes keep using (extents.test.ts covers
+// layout 2, the default for new files).
+fsDefaults.dataLayout = 1;
 
 const C = CHUNK_SIZE;
 const GiB = 2 ** 30;
@@ -25,7 +29,7 @@ async function readAll(fs: ZeroFs, ino: number): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-describe("file data", () => {
+describe("file data, layout 1 (64 KiB chunks)", () => {
   it("holes read as zeros and all-zero chunks are not stored", () =>
     withFs(async ({ fs, db }) => {
       const f = await newFile(fs);

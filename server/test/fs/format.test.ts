@@ -98,6 +98,7 @@ describe("record codecs", () => {
     verifier: Buffer.from("01234567"),
     target: Buffer.from("../some/where"),
     chunks: undefined,
+    extentBytes: undefined,
   };
 
   it("round-trips inodes, with and without optional parts", () => {
@@ -109,6 +110,13 @@ describe("record codecs", () => {
     assert.deepEqual(decodeInode(99, encodeInode(file)), file);
     const zero = { ...file, chunks: 0 };
     assert.deepEqual(decodeInode(99, encodeInode(zero)), zero);
+    const ext = { ...file, chunks: undefined, extentBytes: 2 ** 45 + 1 };
+    assert.deepEqual(decodeInode(99, encodeInode(ext)), ext);
+    assert.equal(encodeInode(ext)[88]! & 6, 4, "flag bit 2 marks layout-2 data, bit 1 stays clear");
+    assert.throws(() => encodeInode({ ...ext, chunks: 1 }), /both/);
+    const both = encodeInode(ext);
+    both[88] = both[88]! | 2;
+    assert.throws(() => decodeInode(99, both), (e: unknown) => isFsError(e, "EIO"));
   });
 
   it("reads version 1 inode records (no stored-chunk count)", () => {
@@ -135,7 +143,13 @@ describe("record codecs", () => {
   it("round-trips the small records", () => {
     const volumeId = Buffer.alloc(16, 7);
     assert.deepEqual(decodeSuperblock(encodeSuperblock({ layoutVersion: 1, volumeId, createdMs: 1234, rootIno: 1 })), { layoutVersion: 1, volumeId, createdMs: 1234, rootIno: 1 });
-    assert.throws(() => decodeSuperblock(encodeSuperblock({ layoutVersion: 2, volumeId, createdMs: 1, rootIno: 1 })), /layout version 2/);
+    assert.deepEqual(decodeSuperblock(encodeSuperblock({ layoutVersion: 2, volumeId, createdMs: 1, rootIno: 1 })).layoutVersion, 2);
+    assert.throws(() => decodeSuperblock(encodeSuperblock({ layoutVersion: 3, volumeId, createdMs: 1, rootIno: 1 })), /layout version 3/);
+    assert.throws(() => decodeSuperblock(encodeSuperblock({ layoutVersion: 0, volumeId, createdMs: 1, rootIno: 1 })), /layout version 0/);
+    for (const kind of [TombstoneKind.TRUNCATED, TombstoneKind.EXTENTS_DELETED, TombstoneKind.EXTENTS_TRUNCATED]) {
+      assert.deepEqual(decodeTombstone(encodeTombstone({ kind, from: 1, to: 2 }), 1), { kind, from: 1, to: 2 });
+    }
+    assert.throws(() => decodeTombstone(Buffer.from([5, ...Buffer.alloc(16)]), 1), /corrupt/);
     assert.deepEqual(decodeDirent(encodeDirent({ ino: 5, cookie: 9, type: FileType.FIFO }), "x"), { ino: 5, cookie: 9, type: FileType.FIFO });
     assert.deepEqual(decodeCookieValue(encodeCookieValue({ ino: 5, type: FileType.REG, name: Buffer.from("n") }), "x"), { ino: 5, type: FileType.REG, name: Buffer.from("n") });
     assert.deepEqual(decodeTombstone(encodeTombstone({ kind: TombstoneKind.DELETED, from: 3, to: 2 ** 40 }), 1), { kind: TombstoneKind.DELETED, from: 3, to: 2 ** 40 });

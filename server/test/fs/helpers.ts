@@ -37,7 +37,14 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function openFs(fsOpts: ZeroFsOptions = {}, dbOpts: Partial<DbOptions> = SMALL_DB): Promise<Fixture> {
+/**
+ * Options every fixture of this test file starts from (a test file of the v1 chunk code path
+ * sets `dataLayout: 1`; each test file runs in a process of its own).
+ */
+export const fsDefaults: ZeroFsOptions = {};
+
+export async function openFs(fsOpts_: ZeroFsOptions = {}, dbOpts: Partial<DbOptions> = SMALL_DB): Promise<Fixture> {
+  const fsOpts = { ...fsDefaults, ...fsOpts_ };
   const store = new MemoryStore();
   const fx: Fixture = {
     store,
@@ -47,7 +54,7 @@ export async function openFs(fsOpts: ZeroFsOptions = {}, dbOpts: Partial<DbOptio
       await fx.fs.close();
       await fx.db.close();
       fx.db = await Db.open(store, testKeys(), dbOpts);
-      fx.fs = await ZeroFs.open(fx.db, opts);
+      fx.fs = await ZeroFs.open(fx.db, { ...fsDefaults, ...opts });
     },
     async close() {
       await fx.fs.close();

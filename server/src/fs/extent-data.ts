@@ -1,0 +1,206 @@
+/**
+ * File contents of layout 2 (docs/layout-v2.md): per 32 KiB block, a piece list under
+ * X|ino|block pointing into sealed frames of segments (or holding tiny pieces inline).
+ * Invariants the read and write paths rely on:
+ *  - no piece lies at or past the file's size (truncation trims and deletes them), so growing
+ *    a file never exposes old data and writes past EOF never read the blocks they land in;
+ *  - bytes in no piece read as zeros (holes); writes of zeros store nothing.
+ * Writes never read or rewrite data: a write seals its own bytes into new frames and overlays
+ * the block's piece list (small metadata).
+ */
+import type { PreparedBlock } from "../crypto/sealer.ts";
+import type { Db } from "../lsm/db.ts";
+import type { FrameRef, Segments } from "../lsm/segments/segments.ts";
+import type { WriteBatch } from "../lsm/write-batch.ts";
+import { decodePieces, encodePieces, overlay, pieceBytes, pieceRanges, trimPieces, type Piece } from "./extent-map.ts";
+import { BLOCK_SIZE, extentKey, extentRange, allExtentsRange, parseExtentKey } from "./keys.ts";
+
+/** Pieces of at most this many bytes are kept inline in the piece list, not in a frame. */
+export const INLINE_MAX = 1024;
+
+/** Truncations dropping at most this many block records delete them in the operation's batch. */
+export const INLINE_DELETE_BLOCKS = 256;
+
+const ZERO_BLOCK = Buffer.alloc(BLOCK_SIZE);
+
+export function blockCount(size: number): number {
+  return Math.ceil(size / BLOCK_SIZE);
+}
+
+/** One block's share of a write: its bytes, and how they will be stored. */
+interface WritePart {
+  block: number;
+  /** Block-relative start. */
+  start: number;
+  plain: Buffer;
+  /** Undefined for zeros (a hole) and for inline pieces. */
+  prepared: PreparedBlock | undefined;
+  zero: boolean;
+}
+
+/** A write split at block boundaries and compressed: everything that needs no lock. */
+export interface PreparedWrite {
+  offset: number;
+  length: number;
+  parts: WritePart[];
+}
+
+/**
+ * Splits `data` (written at `offset`) into per-block parts and compresses those that become
+ * frames. Runs before the inode lock is taken. The bytes are copied: the caller's buffer (an
+ * NFS request) may be reused once the write returns, and the plaintext stays in the extent cache.
+ */
+export async function prepareWrite(segments: Segments, offset: number, data: Buffer): Promise<PreparedWrite> {
+  const parts: WritePart[] = [];
+  const end = offset + data.length;
+  for (let pos = offset; pos < end; ) {
+    const block = Math.floor(pos / BLOCK_SIZE);
+    const start = pos - block * BLOCK_SIZE;
+    const take = Math.min(BLOCK_SIZE - start, end - pos);
+    const view = data.subarray(pos - offset, pos - offset + take);
+    const zero = view.equals(ZERO_BLOCK.subarray(0, take));
+    parts.push({ block, start, plain: zero ? view : Buffer.from(view), prepared: undefined, zero });
+    pos += take;
+  }
+  await Promise.all(
+    parts.map(async (p) => {
+      if (!p.zero && p.plain.length > INLINE_MAX) p.prepared = await segments.prepare(p.plain);
+    }),
+  );
+  return { offset, length: data.length, parts };
+}
+
+/** Reads the piece lists of blocks [first, last] that exist (one scan when several). */
+async function loadBlocks(db: Db, ino: number, first: number, last: number): Promise<Map<number, Piece[]>> {
+  const out = new Map<number, Piece[]>();
+  if (last < first) return out;
+  if (first === last) {
+    const v = await db.get(extentKey(ino, first));
+    if (v) out.set(first, decodePieces(v, `block ${first} of inode ${ino}`));
+    return out;
+  }
+  const [from, to] = extentRange(ino, first, last + 1);
+  for await (const e of db.scan(from, to)) {
+    const { block } = parseExtentKey(e.key);
+    out.set(block, decodePieces(e.value!, `block ${block} of inode ${ino}`));
+  }
+  return out;
+}
+
+export interface ExtentWritePlan {
+  /** Change of the file's stored bytes. */
+  delta: number;
+  /** Frames appended: settle them once the batch is applied (or dropped). */
+  frames: FrameRef[];
+  /** Bytes of frames no longer referenced by this file (segment GC accounting). */
+  freed: number;
+}
+
+/**
+ * Under the inode lock: appends the write's frames to the open segment and adds the new piece
+ * lists of the blocks it touches to `batch`. Only blocks that start before `oldSize` can hold
+ * pieces; their lists are read (metadata only), never their data.
+ */
+export async function planExtentWrite(db: Db, batch: WriteBatch, ino: number, oldSize: number, w: PreparedWrite): Promise<ExtentWritePlan> {
+  const plan: ExtentWritePlan = { delta: 0, frames: [], freed: 0 };
+  if (w.parts.length === 0) return plan;
+  const first = w.parts[0]!.block;
+  const lastExisting = Math.min(w.parts[w.parts.length - 1]!.block, blockCount(oldSize) - 1);
+  const existing = await loadBlocks(db, ino, first, lastExisting);
+  const segments = db.segments;
+  for (const part of w.parts) {
+    const old = existing.get(part.block) ?? [];
+    let add: Piece | undefined;
+    if (part.zero) add = undefined;
+    else if (part.prepared) {
+      const frame = segments.append(part.prepared, part.plain);
+      plan.frames.push(frame);
+      add = { start: part.start, length: part.plain.length, frame, skip: 0 };
+    } else add = { start: part.start, length: part.plain.length, inline: part.plain };
+    if (old.length === 0 && add === undefined) continue;
+    const { pieces, covered } = overlay(old, part.start, part.plain.length, add);
+    plan.delta += (add?.length ?? 0) - pieceBytes(covered);
+    for (const c of covered) if (c.frame) plan.freed += c.length;
+    if (pieces.length > 0) batch.put(extentKey(ino, part.block), encodePieces(pieces));
+    else batch.delete(extentKey(ino, part.block));
+  }
+  return plan;
+}
+
+/** Reads [offset, offset + count) clipped to `size`; holes read as zeros. */
+export async function readExtents(db: Db, ino: number, size: number, offset: number, count: number): Promise<{ data: Buffer; eof: boolean }> {
+  if (offset >= size || count <= 0) return { data: Buffer.alloc(0), eof: offset + Math.max(count, 0) >= size };
+  const end = Math.min(offset + count, size);
+  const out = Buffer.alloc(end - offset);
+  const first = Math.floor(offset / BLOCK_SIZE);
+  const last = Math.floor((end - 1) / BLOCK_SIZE);
+  const blocks = await loadBlocks(db, ino, first, last);
+  const segments = db.segments;
+  const copies: Promise<void>[] = [];
+  for (const [block, pieces] of blocks) {
+    const base = block * BLOCK_SIZE;
+    const from = Math.max(offset, base) - base;
+    const to = Math.min(end, base + BLOCK_SIZE) - base;
+    for (const r of pieceRanges(pieces, from, to)) {
+      const at = base + r.from - offset;
+      const p = r.piece;
+      if (p.inline) p.inline.copy(out, at, r.from - p.start, r.to - p.start);
+      else {
+        const skip = p.skip + (r.from - p.start);
+        const n = r.to - r.from;
+        copies.push(
+          segments.read(p.frame).then((plain) => {
+            if (skip + n > plain.length) throw new Error(`frame ${p.frame.epoch}-${p.frame.seq}@${p.frame.offset} of inode ${ino} holds ${plain.length} bytes, a piece needs ${skip + n}`);
+            plain.copy(out, at, skip, skip + n);
+          }),
+        );
+      }
+    }
+  }
+  await Promise.all(copies);
+  return { data: out, eof: end >= size };
+}
+
+export interface ExtentTruncatePlan {
+  delta: number;
+  freed: number;
+  /** Set when too many block records go for one batch: delete blocks ≥ this after commit. */
+  restFrom?: number;
+}
+
+/**
+ * Adds what shrinking a file from oldSize to newSize needs: trimming the new last block's
+ * pieces and deleting the block records past it. Cost: the records that exist (one range
+ * scan), never the apparent size. Growing needs nothing (see invariants).
+ */
+export async function planExtentTruncate(db: Db, batch: WriteBatch, ino: number, oldSize: number, newSize: number): Promise<ExtentTruncatePlan> {
+  const plan: ExtentTruncatePlan = { delta: 0, freed: 0 };
+  if (newSize >= oldSize) return plan;
+  const keep = blockCount(newSize);
+  const tail = newSize % BLOCK_SIZE;
+  if (tail !== 0) {
+    const v = await db.get(extentKey(ino, keep - 1));
+    if (v) {
+      const { pieces, covered } = trimPieces(decodePieces(v, `block ${keep - 1} of inode ${ino}`), tail);
+      if (covered.length > 0) {
+        plan.delta -= pieceBytes(covered);
+        for (const c of covered) if (c.frame) plan.freed += c.length;
+        if (pieces.length > 0) batch.put(extentKey(ino, keep - 1), encodePieces(pieces));
+        else batch.delete(extentKey(ino, keep - 1));
+      }
+    }
+  }
+  const doomed: Buffer[] = [];
+  const [from, to] = [extentKey(ino, keep), allExtentsRange(ino)[1]];
+  for await (const e of db.scan(from, to)) {
+    const { block } = parseExtentKey(e.key);
+    const pieces = decodePieces(e.value!, `block ${block} of inode ${ino}`);
+    const bytes = pieceBytes(pieces);
+    plan.delta -= bytes;
+    for (const p of pieces) if (p.frame) plan.freed += p.length;
+    if (doomed.length <= INLINE_DELETE_BLOCKS) doomed.push(e.key);
+  }
+  if (doomed.length <= INLINE_DELETE_BLOCKS) for (const k of doomed) batch.delete(k);
+  else plan.restFrom = keep;
+  return plan;
+}

@@ -1,0 +1,287 @@
+/**
+ * File data of layout 2 (docs/layout-v2.md): sealed frames in segments, piece lists per 32 KiB
+ * block in the LSM. Sealed and stored once, no read-modify-write, space accounting, deletion
+ * cost, the pointer-after-segment durability rule under crashes, and the v1 → v2 conversion.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Db } from "../../src/lsm/db.ts";
+import { decodePieces, encodePieces, overlay, pieceBytes, trimPieces, type Piece } from "../../src/fs/extent-map.ts";
+import { BLOCK_SIZE, allExtentsRange, parseExtentKey } from "../../src/fs/keys.ts";
+import { StableHow } from "../../src/fs/types.ts";
+import { ZeroFs } from "../../src/fs/zerofs.ts";
+import { FaultInjectingStore } from "../../src/store/fault-store.ts";
+import { MemoryStore } from "../../src/store/memory-store.ts";
+import { Rng } from "../../../test/support/random.ts";
+import { testKeys } from "../../../test/support/test-keys.ts";
+import { KeyKind, SMALL_DB, countKind, openFs, rejectsWith, root, withFs } from "./helpers.ts";
+
+const B = BLOCK_SIZE;
+
+async function newFile(fs: ZeroFs, name = "f"): Promise<number> {
+  return (await fs.create(root, fs.rootIno, name, { mode: "guarded" })).attrs.ino;
+}
+
+async function blocks(db: Db, ino: number): Promise<Map<number, Piece[]>> {
+  const out = new Map<number, Piece[]>();
+  for await (const e of db.scan(...allExtentsRange(ino))) out.set(parseExtentKey(e.key).block, decodePieces(e.value!, "test"));
+  return out;
+}
+
+async function readAll(fs: ZeroFs, ino: number): Promise<Buffer> {
+  const size = (await fs.getattr(ino)).size;
+  const parts: Buffer[] = [];
+  for (let off = 0; off < size; off += 1 << 20) parts.push((await fs.read(root, ino, off, 1 << 20)).data);
+  return Buffer.concat(parts);
+}
+
+const frame = (seq: number) => ({ epoch: 1, seq, offset: seq * 100, length: 50 });
+
+describe("extent map (pure)", () => {
+  it("overlays cut old pieces and keep their other parts; trimming cuts at the limit", () => {
+    const a: Piece = { start: 0, length: 1000, frame: frame(1), skip: 0 };
+    const { pieces, covered } = overlay([a], 100, 50, { start: 100, length: 50, inline: Buffer.alloc(50, 1) });
+    assert.deepEqual(
+      pieces.map((p) => [p.start, p.length, p.skip ?? "inline"]),
+      [[0, 100, 0], [100, 50, "inline"], [150, 850, 150]],
+    );
+    assert.equal(pieceBytes(covered), 50);
+    const hole = overlay(pieces, 0, 1000, undefined);
+    assert.deepEqual(hole.pieces, []);
+    assert.equal(pieceBytes(hole.covered), 1000);
+    const t = trimPieces(pieces, 120);
+    assert.deepEqual(t.pieces.map((p) => [p.start, p.length]), [[0, 100], [100, 20]]);
+    assert.equal(pieceBytes(t.covered), 880);
+  });
+
+  it("round-trips piece lists and rejects corrupt ones with EIO", () => {
+    const pieces: Piece[] = [
+      { start: 0, length: 10, inline: Buffer.from("0123456789") },
+      { start: 100, length: B - 100, frame: { epoch: 2 ** 33, seq: 2 ** 40, offset: 2 ** 35, length: 33_000 }, skip: 17 },
+    ];
+    assert.deepEqual(decodePieces(encodePieces(pieces), "x"), pieces);
+    const bad = encodePieces(pieces);
+    for (const b of [bad.subarray(0, bad.length - 1), Buffer.from([9, ...bad.subarray(1)]), encodePieces([pieces[1]!, pieces[0]!])]) {
+      assert.throws(() => decodePieces(b, "block 7 of inode 3"), /block 7 of inode 3: corrupt extent map/);
+    }
+  });
+
+  it("matches a byte model under random overlays and trims (seeded)", () => {
+    const rng = Rng.fromEnv("extent map model");
+    for (let round = 0; round < 200; round++) {
+      let pieces: Piece[] = [];
+      const model = Buffer.alloc(B);
+      const content = new Map<string, Buffer>();
+      const materialize = (ps: Piece[]): Buffer => {
+        const out = Buffer.alloc(B);
+        for (const p of ps) (p.inline ?? content.get(`${p.frame.seq}`)!).copy(out, p.start, p.inline ? 0 : p.skip, (p.inline ? 0 : p.skip) + p.length);
+        return out;
+      };
+      for (let op = 0; op < 30; op++) {
+        const start = rng.int(0, B - 1);
+        const length = rng.int(1, B - start);
+        if (rng.chance(0.1)) {
+          pieces = trimPieces(pieces, start).pieces;
+          model.fill(0, start);
+        } else if (rng.chance(0.2)) {
+          pieces = overlay(pieces, start, length, undefined).pieces;
+          model.fill(0, start, start + length);
+        } else {
+          const data = rng.bytes(length);
+          const seq = round * 100 + op;
+          content.set(`${seq}`, data);
+          const add: Piece = rng.chance(0.3) ? { start, length, inline: data } : { start, length, frame: frame(seq), skip: 0 };
+          pieces = overlay(pieces, start, length, add).pieces;
+          data.copy(model, start);
+        }
+        assert.ok(materialize(pieces).equals(model), `round ${round} op ${op}`);
+        assert.deepEqual(decodePieces(encodePieces(pieces), "x").length, pieces.length);
+      }
+    }
+  });
+});
+
+describe("file data, layout 2 (segments)", () => {
+  it("seals a sequential write once: frame bytes ≈ data bytes, WAL carries pointers only", () =>
+    withFs(async ({ fs, db }) => {
+      const f = await newFile(fs);
+      const data = new Rng(3).bytes(4 << 20);
+      const wal0 = db.stats().walBytes;
+      for (let off = 0; off < data.length; off += 1 << 20) await fs.write(root, f, off, data.subarray(off, off + (1 << 20)), StableHow.UNSTABLE);
+      await fs.commit(f);
+      const seg = db.segments.stats().writer;
+      const walBytes = db.stats().walBytes - wal0;
+      assert.ok(seg.bytes >= data.length && seg.bytes < data.length * 1.01, `segment bytes ${seg.bytes} for ${data.length}`);
+      assert.ok(walBytes < 64 * 1024, `WAL bytes ${walBytes}: pointers, not data`);
+      assert.equal((await blocks(db, f)).size, data.length / B);
+      assert.ok((await readAll(fs, f)).equals(data));
+      assert.equal((await fs.getattr(f)).used, data.length);
+    }));
+
+  it("a small overwrite seals only its own bytes and never reads old data", () =>
+    withFs(async ({ fs, db }) => {
+      const f = await newFile(fs);
+      const data = new Rng(4).bytes(256 * 1024);
+      await fs.write(root, f, 0, data, StableHow.FILE_SYNC);
+      await fs.commit(f);
+      const before = structuredClone(db.segments.stats());
+      const rng = new Rng(5);
+      for (let i = 0; i < 50; i++) {
+        const off = rng.int(0, data.length - 4096);
+        const patch = rng.bytes(4096);
+        await fs.write(root, f, off, patch, StableHow.UNSTABLE);
+        patch.copy(data, off);
+      }
+      const after = db.segments.stats();
+      assert.equal(after.reader.misses, before.reader.misses, "no frame was fetched to write");
+      const sealed = after.writer.frames - before.writer.frames;
+      assert.ok(sealed >= 50 && sealed <= 100, `${sealed} frames for 50 writes of 4 KiB (at most 2 blocks each)`);
+      assert.ok((await readAll(fs, f)).equals(data));
+    }));
+
+  it("holes and zero writes store nothing; truncation trims pieces; growth shows zeros", () =>
+    withFs(async ({ fs, db }) => {
+      const f = await newFile(fs);
+      await fs.write(root, f, 3 * B + 10, Buffer.from("tail"), StableHow.UNSTABLE);
+      assert.deepEqual([...(await blocks(db, f)).keys()], [3]);
+      assert.equal((await fs.getattr(f)).used, 4096);
+      await fs.write(root, f, 3 * B + 10, Buffer.alloc(4), StableHow.UNSTABLE);
+      assert.deepEqual([...(await blocks(db, f)).keys()], [], "zeros over data make a hole");
+      assert.equal((await fs.getattr(f)).used, 0);
+      const big = new Rng(6).bytes(5 * B);
+      await fs.write(root, f, 0, big, StableHow.UNSTABLE);
+      await fs.setattr(root, f, { size: 2 * B + 5 });
+      assert.deepEqual([...(await blocks(db, f)).keys()], [0, 1, 2]);
+      assert.equal(pieceBytes((await blocks(db, f)).get(2)!), 5);
+      await fs.setattr(root, f, { size: 6 * B });
+      const all = await readAll(fs, f);
+      assert.ok(all.subarray(0, 2 * B + 5).equals(big.subarray(0, 2 * B + 5)));
+      assert.ok(all.subarray(2 * B + 5).every((b) => b === 0), "no stale byte reappears");
+    }));
+
+  it("keeps extentBytes equal to the stored pieces and content equal to a byte model (seeded, with reopen)", async () => {
+    const rng = Rng.fromEnv("extent data model");
+    const fx = await openFs({ inlineDeleteChunks: 4, reclaimBatchKeys: 3 });
+    try {
+      const files: { ino: number; model: Buffer }[] = [];
+      for (let i = 0; i < 3; i++) files.push({ ino: await newFile(fx.fs, `f${i}`), model: Buffer.alloc(0) });
+      for (let op = 0; op < 300; op++) {
+        const file = files[rng.int(0, files.length - 1)]!;
+        const r = rng.next();
+        if (r < 0.6) {
+          const off = rng.int(0, 12 * B);
+          const len = rng.int(1, rng.chance(0.5) ? 600 : 3 * B);
+          const data = rng.chance(0.15) ? Buffer.alloc(len) : rng.bytes(len);
+          await fx.fs.write(root, file.ino, off, data, rng.chance(0.3) ? StableHow.FILE_SYNC : StableHow.UNSTABLE);
+          if (file.model.length < off + len) file.model = Buffer.concat([file.model, Buffer.alloc(off + len - file.model.length)]);
+          data.copy(file.model, off);
+        } else if (r < 0.8) {
+          const size = rng.int(0, 14 * B);
+          await fx.fs.setattr(root, file.ino, { size });
+          file.model = size <= file.model.length ? Buffer.from(file.model.subarray(0, size)) : Buffer.concat([file.model, Buffer.alloc(size - file.model.length)]);
+        } else if (r < 0.85) {
+          await fx.reopen();
+        } else {
+          const got = await readAll(fx.fs, file.ino);
+          assert.ok(got.equals(file.model), `content of inode ${file.ino} after op ${op}`);
+        }
+        const stored = pieceBytesOf(await blocks(fx.db, file.ino));
+        const attrs = await fx.fs.getattr(file.ino);
+        assert.equal(attrs.size, file.model.length);
+        assert.equal(attrs.used, Math.min(Math.ceil(attrs.size / 4096), Math.ceil(stored / 4096)) * 4096, `used of inode ${file.ino} after op ${op}`);
+      }
+      for (const file of files) assert.ok((await readAll(fx.fs, file.ino)).equals(file.model));
+      for (const [i, file] of files.entries()) {
+        await fx.fs.remove(root, fx.fs.rootIno, `f${i}`);
+        await fx.fs.backgroundIdle();
+        assert.equal((await blocks(fx.db, file.ino)).size, 0, `blocks of removed inode ${file.ino}`);
+      }
+      assert.equal(await countKind(fx.db, KeyKind.TOMBSTONE), 0);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it("truncating and removing a 2^52-byte sparse file costs its stored blocks", { timeout: 60_000 }, () =>
+    withFs(async ({ fs, db }) => {
+      const f = await newFile(fs);
+      for (let i = 0; i < 300; i++) await fs.write(root, f, i * 2 ** 40 + 7, Buffer.alloc(2000, i + 1), StableHow.UNSTABLE);
+      await fs.setattr(root, f, { size: 2 ** 52 });
+      await fs.setattr(root, f, { size: 10 });
+      assert.deepEqual([...(await blocks(db, f)).keys()], [0]);
+      await fs.setattr(root, f, { size: 2 ** 52 });
+      await fs.write(root, f, 2 ** 51, Buffer.from("x"), StableHow.UNSTABLE);
+      assert.ok((await fs.read(root, f, 2 ** 40 + 7, 10)).data.equals(Buffer.alloc(10)));
+      await fs.remove(root, fs.rootIno, "f");
+      await fs.backgroundIdle();
+      assert.equal((await blocks(db, f)).size, 0);
+      await rejectsWith(fs.getattr(f), "ESTALE");
+    }));
+
+  it("a v1 file truncated to zero continues in layout 2", async () => {
+    const fx = await openFs({ dataLayout: 1 });
+    try {
+      const f = await newFile(fx.fs);
+      await fx.fs.write(root, f, 0, Buffer.alloc(100_000, 7), StableHow.UNSTABLE);
+      await fx.reopen({});
+      assert.equal((await readAll(fx.fs, f)).length, 100_000);
+      await fx.fs.setattr(root, f, { size: 0 });
+      await fx.fs.write(root, f, 0, Buffer.alloc(50_000, 9), StableHow.UNSTABLE);
+      assert.equal(await countKind(fx.db, KeyKind.CHUNK), 0, "no chunk left");
+      assert.equal((await blocks(fx.db, f)).size, 2);
+      assert.ok((await readAll(fx.fs, f)).equals(Buffer.alloc(50_000, 9)));
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it("never makes a pointer durable before its segment: kill at random store calls, every acknowledged write survives (seeded)", { timeout: 120_000 }, async () => {
+    const rng = Rng.fromEnv("segment crash");
+    for (let round = 0; round < 12; round++) {
+      const inner = new MemoryStore();
+      const store = new FaultInjectingStore(inner);
+      const dbOpts = { ...SMALL_DB, flushIntervalMs: 5, segmentTargetBytes: 64 * 1024 };
+      let db = await Db.open(store, testKeys(), dbOpts);
+      let fs = await ZeroFs.open(db, {});
+      const f = await newFile(fs);
+      await fs.commit(f);
+      store.crashAfter(rng.int(1, 60), { midPut: rng.chance(0.5) });
+      // Each write covers a region of its own: acknowledged FILE_SYNC regions must read back.
+      const acked: { off: number; data: Buffer }[] = [];
+      const pending: Promise<void>[] = [];
+      for (let i = 0; i < 40; i++) {
+        const off = i * 20_000;
+        const data = rng.bytes(rng.int(1, 20_000));
+        const stable = rng.chance(0.5) ? StableHow.FILE_SYNC : StableHow.UNSTABLE;
+        pending.push(
+          fs.write(root, f, off, data, stable).then(
+            () => void (stable === StableHow.FILE_SYNC && acked.push({ off, data })),
+            () => undefined,
+          ),
+        );
+        if (rng.chance(0.3)) await Promise.all(pending.splice(0));
+      }
+      await Promise.all(pending);
+      await fs.close().catch(() => undefined);
+      await db.close().catch(() => undefined);
+      store.reset();
+      db = await Db.open(inner, testKeys(), dbOpts);
+      fs = await ZeroFs.open(db, {});
+      try {
+        const size = (await fs.getattr(f)).size;
+        const all = await readAll(fs, f); // throws if any pointer dangles
+        assert.equal(all.length, size);
+        for (const a of acked) assert.ok(all.subarray(a.off, a.off + a.data.length).equals(a.data), `round ${round}: acknowledged write at ${a.off}`);
+      } finally {
+        await fs.close();
+        await db.close();
+      }
+    }
+  });
+});
+
+function pieceBytesOf(m: Map<number, Piece[]>): number {
+  let n = 0;
+  for (const ps of m.values()) n += pieceBytes(ps);
+  return n;
+}
