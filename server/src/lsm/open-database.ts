@@ -4,6 +4,7 @@ import { LocalStore, openStore, type OpenStoreOptions } from "../store/index.ts"
 import type { ObjectStore } from "../store/object-store.ts";
 import { Db, type DbOptions } from "./db.ts";
 import { SST_DIR } from "./object-names.ts";
+import { SEGMENT_DIR } from "./segments/names.ts";
 
 /** Everything needed to open a volume's database, as the `zerofs` command derives it. */
 export interface DatabaseConfig {
@@ -35,12 +36,13 @@ export async function openDatabase(cfg: DatabaseConfig): Promise<OpenDatabase> {
   const base = cfg.wrapStore ? cfg.wrapStore(opened) : opened;
   try {
     const keyring = await openKeyring(base, cfg.password, cfg.keyring);
-    // Only SSTs are immutable and read repeatedly; WAL and manifests are read once at start.
+    // Only SSTs and segments are immutable and read repeatedly; WAL and manifests are read once
+    // at start.
     // A local-directory volume is already on local disk: caching its SSTs on local disk again
     // would double the disk writes (each cached part is fsynced) and turn every block read
     // into a part-sized read, for nothing.
     const store = cfg.cache && !(opened instanceof LocalStore)
-      ? await DiskCacheStore.open(base, { dir: cfg.cache.dir, maxBytes: cfg.cache.maxBytes, isCacheable: (k) => k.startsWith(SST_DIR) })
+      ? await DiskCacheStore.open(base, { dir: cfg.cache.dir, maxBytes: cfg.cache.maxBytes, isCacheable: (k) => k.startsWith(SST_DIR) || k.startsWith(SEGMENT_DIR) })
       : base;
     const db = await Db.open(store, keyring, cfg.db);
     return {
