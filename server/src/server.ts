@@ -86,6 +86,7 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
     const zfs = fs;
     const handler = new ZeroFsNfs3Handler(zfs, {
       identity: { squash: config.squash, anonUid: config.anonUid, anonGid: config.anonGid },
+      readOnly: config.readOnly,
       logger: log.child({ component: "nfs" }),
       onRead: (n) => metrics.bytesRead.inc(n),
       onWritten: (n) => metrics.bytesWritten.inc(n),
