@@ -408,6 +408,34 @@ test("limits: a client that does not read its replies stops being read", async (
   }
 });
 
+test("limits: reply bytes count from the moment a call starts (READ reserves its count), not only once queued", async () => {
+  let calls = 0;
+  const reply = Buffer.alloc(1024 * 1024, 1);
+  const h = await startServer(
+    stubHandler({
+      read: async () => {
+        calls++;
+        await sleep(20); // all 128 would be in flight before the first reply is queued
+        return { status: Nfs3Status.NFS3_OK, eof: false, data: reply };
+      },
+    }),
+    { maxPendingWriteBytes: 4 * 1024 * 1024 },
+  );
+  const c = await RpcClient.connect(h.server.port, HOST);
+  try {
+    c.socket.pause(); // never read
+    const args = encodeArgs(P.READ, { file: ROOT_FH, offset: 0n, count: reply.length });
+    c.sendRaw(Buffer.concat(Array.from({ length: 128 }, () => frame(encodeCall(c.nextXid(), NFS_PROGRAM, 3, P.READ, args)))));
+    await sleep(1000);
+    // 4 MiB pending plus what loopback socket buffers absorb (a few MiB); unbounded, all 128 run.
+    assert.ok(calls <= 32, `${calls} READs of 1 MiB ran for a client that reads nothing`);
+    assert.ok(h.server.bufferedBytes.reply <= 5 * 1024 * 1024 + 4096, `${h.server.bufferedBytes.reply} reply bytes buffered`);
+  } finally {
+    c.destroy();
+    await h.server.close();
+  }
+});
+
 test("metrics hooks: calls by prog/proc/outcome and bytes in/out", async () => {
   const h = await startServer(stubHandler());
   const c = await RpcClient.connect(h.server.port, HOST);
