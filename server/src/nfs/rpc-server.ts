@@ -152,6 +152,7 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_IDLE_TIMEOUT_MS = 360_000;
 export const DEFAULT_RECORD_TIMEOUT_MS = 30_000;
 export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+const LIMIT_LOG_INTERVAL_MS = 10_000;
 
 const OUTCOME_BY_STAT: Record<AcceptStatCode, RpcCallOutcome> = {
   [AcceptStat.SUCCESS]: "success",
@@ -173,6 +174,7 @@ export class RpcServer {
   private readonly opts: Required<Omit<RpcServerOptions, "logger" | "hooks" | "allowClient">>;
   readonly budget: BufferBudget;
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly limitLogState = new Map<string, { last: number; suppressed: number }>();
   private readonly allowClient: (remoteAddress: string) => boolean;
   private readonly hooks: RpcServerHooks;
   private readonly programs = new Map<number, RegisteredProgram>();
@@ -274,16 +276,34 @@ export class RpcServer {
     for (const c of this.connections) {
       if (c.destroyed) continue;
       if (c.queuedReplyBytes > 0 && now - c.lastWriteProgress > stallTimeoutMs) {
-        c.log.warn({ queuedBytes: c.queuedReplyBytes, stallTimeoutMs }, "closing connection: the peer has not read its replies");
+        this.limitedLog(c, "stalled", { queuedBytes: c.queuedReplyBytes, stallTimeoutMs }, "closing connection: the peer has not read its replies");
         c.close("stalled");
       } else if (c.recordClockRunning && c.recordStartedAt !== undefined && now - c.recordStartedAt > recordTimeoutMs) {
-        c.log.warn({ heldBytes: c.heldBytes, recordTimeoutMs }, "closing connection: incomplete RPC record timed out");
+        this.limitedLog(c, "record_timeout", { heldBytes: c.heldBytes, recordTimeoutMs }, "closing connection: incomplete RPC record timed out");
         c.close("record_timeout");
       } else if (c.idle && now - c.lastActivity > idleTimeoutMs) {
         c.log.debug({ idleTimeoutMs }, "closing idle connection");
         c.close("idle");
       }
     }
+  }
+
+  /**
+   * Warns about a limit being enforced at most once per LIMIT_LOG_INTERVAL_MS per kind, with the
+   * count of the ones not logged since: a flood of hostile connections must not flood the log
+   * too (the metrics count every one).
+   */
+  private limitedLog(c: RpcConnection, kind: string, fields: Record<string, unknown>, msg: string): void {
+    const now = performance.now();
+    const state = this.limitLogState.get(kind) ?? { last: -Infinity, suppressed: 0 };
+    this.limitLogState.set(kind, state);
+    if (now - state.last < LIMIT_LOG_INTERVAL_MS) {
+      state.suppressed++;
+      return;
+    }
+    c.log.warn({ ...fields, limit: kind, ...(state.suppressed > 0 ? { notLoggedSinceLast: state.suppressed } : {}) }, msg);
+    state.last = now;
+    state.suppressed = 0;
   }
 
   /** Estimated reply bytes of a record's call, from its program (never throws). */
@@ -336,7 +356,8 @@ export class RpcServer {
       this.log,
     );
     const refuse = (reason: RefuseReason, msg: string): void => {
-      conn.log.info({ reason }, msg);
+      if (reason === "limit") this.limitedLog(conn, "limit", { maxConnections: this.opts.maxConnections }, msg);
+      else conn.log.info({ reason }, msg);
       this.hook("onConnection", "refused", conn.remoteAddress, reason);
       socket.destroy();
     };
@@ -353,7 +374,7 @@ export class RpcServer {
       if (victim === undefined) {
         return refuse("limit", `connection refused: ${this.connections.size} connections open (the limit), none idle`);
       }
-      victim.log.info({ maxConnections: this.opts.maxConnections }, "closing the longest-idle connection to make room for a new one");
+      this.limitedLog(victim, "evicted", { maxConnections: this.opts.maxConnections }, "closing the longest-idle connection to make room for a new one");
       // Counted as closed now: the socket's close event comes later and must not free a slot twice.
       this.connections.delete(victim);
       this.hook("onConnection", "close", victim.remoteAddress, "evicted");
