@@ -128,7 +128,10 @@ export interface RpcServerOptions {
   maxInFlightPerConnection?: number;
   /** Per connection; calls wait (and reading pauses) beyond this many bytes of requests in flight. */
   maxInFlightBytesPerConnection?: number;
-  /** Per connection; reading pauses while more reply bytes than this wait in the socket. */
+  /**
+   * Per connection; a call starts only while the reply bytes reserved by running calls plus
+   * those queued in the socket stay within this (one call always may when none are pending).
+   */
   maxPendingWriteBytes?: number;
   /** Server-wide; beyond it the longest-idle connection is closed, or the new one refused. */
   maxConnections?: number;
