@@ -430,6 +430,11 @@ test("limits: reply bytes count from the moment a call starts (READ reserves its
     // 4 MiB pending plus what loopback socket buffers absorb (a few MiB); unbounded, all 128 run.
     assert.ok(calls <= 32, `${calls} READs of 1 MiB ran for a client that reads nothing`);
     assert.ok(h.server.bufferedBytes.reply <= 5 * 1024 * 1024 + 4096, `${h.server.bufferedBytes.reply} reply bytes buffered`);
+    // Everything is released once the connection is gone and its calls have finished.
+    c.destroy();
+    await h.server.close();
+    for (let i = 0; i < 50 && h.server.bufferedBytes.reply + h.server.bufferedBytes.request > 0; i++) await sleep(10); // socket close events
+    assert.deepEqual(h.server.bufferedBytes, { request: 0, reply: 0 });
   } finally {
     c.destroy();
     await h.server.close();
