@@ -205,7 +205,7 @@ describe("zerofs under abuse: bounded memory and connections", () => {
     const g = await good.stop();
     const peak = memory(s.proc.pid!).hwm;
     figures.push(`after close: peak ${peak.toFixed(0)}; good client ${g.answered} answers, slowest ${g.slowestMs.toFixed(0)} ms`);
-    assert.ok(g.answered >= 20, `the well-behaved client got ${g.answered} answers`);
+    assert.ok(g.answered >= 5, `the well-behaved client got ${g.answered} answers`);
     assert.ok(peak - baseline < 160, `peak RSS ${peak.toFixed(0)} MiB vs baseline ${baseline.toFixed(0)} MiB`);
   });
 
@@ -232,7 +232,7 @@ describe("zerofs under abuse: bounded memory and connections", () => {
     const peak = memory(s.proc.pid!).hwm;
     figures.push(`after close: peak ${peak.toFixed(0)}; good client ${g.answered} answers, slowest ${g.slowestMs.toFixed(0)} ms`);
     assert.ok((await metric(s, "zerofs_rpc_connections_closed_total", '{reason="record_timeout"}')) >= n);
-    assert.ok(g.answered >= 20, `the well-behaved client got ${g.answered} answers`);
+    assert.ok(g.answered >= 5, `the well-behaved client got ${g.answered} answers`);
     assert.ok(peak - baseline < 160, `peak RSS ${peak.toFixed(0)} MiB vs baseline ${baseline.toFixed(0)} MiB`);
   });
 
@@ -275,7 +275,7 @@ describe("zerofs under abuse: bounded memory and connections", () => {
     figures.push(`idle + trickle: rss ${before.rss.toFixed(0)} -> peak ${peak.toFixed(0)}, ${open} open at most; good client ${g.answered} answers, slowest ${g.slowestMs.toFixed(0)} ms, ${g.reconnects} reconnects`);
     assert.ok((await metric(s, "zerofs_rpc_connections_closed_total", '{reason="idle"}')) >= 1);
     assert.ok((await metric(s, "zerofs_rpc_connections_closed_total", '{reason="record_timeout"}')) >= 31);
-    assert.ok(g.answered >= 20, `the well-behaved client got ${g.answered} answers`);
+    assert.ok(g.answered >= 5, `the well-behaved client got ${g.answered} answers`);
     assert.ok(peak - baseline < 160, `peak RSS ${peak.toFixed(0)} MiB vs baseline ${baseline.toFixed(0)} MiB`);
   });
 });
