@@ -86,6 +86,7 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
     const zfs = fs;
     const handler = new ZeroFsNfs3Handler(zfs, {
       identity: { squash: config.squash, anonUid: config.anonUid, anonGid: config.anonGid },
+      readOnly: config.readOnly,
       logger: log.child({ component: "nfs" }),
       onRead: (n) => metrics.bytesRead.inc(n),
       onWritten: (n) => metrics.bytesWritten.inc(n),
@@ -93,7 +94,12 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
     const server = new RpcServer({
       logger: log.child({ component: "rpc" }),
       allowClient: clientFilter(config.allowedClients),
+      ...config.limits,
       hooks: {
+        onConnection: (event, _addr, reason) => {
+          if (event === "refused") metrics.connectionsRejected.inc({ reason: reason ?? "policy" });
+          else if (event === "close") metrics.connectionsClosed.inc({ reason: reason ?? "peer" });
+        },
         onCall: (ev) => {
           const program = PROGRAM_NAMES[ev.prog] ?? "other";
           const procedure = program === "nfs" ? (NFS_PROCS[ev.proc] ?? "other") : program === "other" ? "other" : String(ev.proc);
@@ -103,6 +109,7 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
       },
     });
     rpc = server;
+    metrics.rpcState = () => ({ connections: server.connectionCount, buffered: server.bufferedBytes, budget: server.budget.limit });
     server.register(portmapProgram({ port: () => server.port }));
     server.register(
       mountProgram(

@@ -90,6 +90,23 @@ describe("configuration", () => {
     }
   });
 
+  it("connection limits: defaults, env and flags, bad values named", () => {
+    assert.deepEqual(readConfig(["/d"], base).limits, { maxConnections: 220, maxBufferedBytes: 268435456, idleTimeoutMs: 360_000, recordTimeoutMs: 30_000, stallTimeoutMs: 60_000 });
+    const c = readConfig(["--max-connections", "5", "--idle-timeout", "0.5", "/d"], {
+      ...base,
+      ZEROFS_MAX_CONNECTIONS: "9",
+      ZEROFS_MAX_BUFFERED_BYTES: "33554432",
+      ZEROFS_RECORD_TIMEOUT_SECONDS: "2",
+      ZEROFS_STALL_TIMEOUT_SECONDS: "3",
+    });
+    assert.deepEqual(c.limits, { maxConnections: 5, maxBufferedBytes: 33554432, idleTimeoutMs: 500, recordTimeoutMs: 2000, stallTimeoutMs: 3000 });
+    const p = problems(["--stall-timeout=-1", "/d"], { ...base, ZEROFS_MAX_CONNECTIONS: "0", ZEROFS_MAX_BUFFERED_BYTES: "1000", ZEROFS_IDLE_TIMEOUT_SECONDS: "soon" }).join("\n");
+    assert.match(p, /ZEROFS_MAX_CONNECTIONS="0": expected at least 1/);
+    assert.match(p, /ZEROFS_MAX_BUFFERED_BYTES="1000": expected at least 1048576/);
+    assert.match(p, /ZEROFS_IDLE_TIMEOUT_SECONDS="soon": expected a number of seconds/);
+    assert.match(p, /--stall-timeout="-1": expected more than 0 seconds/);
+  });
+
   it("an unknown flag is a clear error", () => {
     assert.match(problems(["--bogus", "/d"], base).join("\n"), /bogus/);
   });

@@ -41,6 +41,11 @@ export const SETTINGS = {
   anonGid: { env: "ZEROFS_ANON_GID", flag: "anon-gid", help: "gid squashed callers become", default: "65534" },
   readOnly: { env: "ZEROFS_READ_ONLY", flag: "read-only", boolean: true, help: "export read-only (true/false)", default: "false" },
   capacity: { env: "ZEROFS_CAPACITY_BYTES", flag: "capacity", help: "optional capacity limit in bytes; writes past it get ENOSPC" },
+  maxConnections: { env: "ZEROFS_MAX_CONNECTIONS", flag: "max-connections", help: "NFS connections at most; when full the longest-idle one is closed for a new one", default: "220" },
+  maxBufferedBytes: { env: "ZEROFS_MAX_BUFFERED_BYTES", flag: "max-buffered-bytes", help: "server-wide budget of buffered request + reply bytes; over it connections stop being read", default: "268435456" },
+  idleTimeout: { env: "ZEROFS_IDLE_TIMEOUT_SECONDS", flag: "idle-timeout", help: "seconds before an NFS connection with nothing in progress is closed", default: "360" },
+  recordTimeout: { env: "ZEROFS_RECORD_TIMEOUT_SECONDS", flag: "record-timeout", help: "seconds one RPC record may take to arrive before its connection is closed", default: "30" },
+  stallTimeout: { env: "ZEROFS_STALL_TIMEOUT_SECONDS", flag: "stall-timeout", help: "seconds queued replies may go unread before their connection is closed", default: "60" },
   logLevel: { env: "ZEROFS_LOG_LEVEL", flag: "log-level", help: "trace | debug | info | warn | error | fatal", default: "info" },
 } as const satisfies Record<string, Setting>;
 
@@ -52,6 +57,14 @@ export interface S3Config {
   accessKeyId: string | undefined;
   secretAccessKey: string | undefined;
   allowHttp: boolean;
+}
+
+export interface ConnectionLimitsConfig {
+  maxConnections: number;
+  maxBufferedBytes: number;
+  idleTimeoutMs: number;
+  recordTimeoutMs: number;
+  stallTimeoutMs: number;
 }
 
 export interface Config {
@@ -71,6 +84,8 @@ export interface Config {
   anonGid: number;
   readOnly: boolean;
   capacityBytes: number | undefined;
+  /** Connection and buffer limits of the NFS server (see the settings above). */
+  limits: ConnectionLimitsConfig;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
 }
 
@@ -113,6 +128,9 @@ export function helpText(): string {
 const BOOL = z.enum(["true", "false", "1", "0", "yes", "no"], { error: "expected true or false" }).transform((v) => v === "true" || v === "1" || v === "yes");
 const PORT = z.coerce.number({ error: "expected a port number" }).int("expected a whole port number").min(0, "expected a port in 0..65535").max(65535, "expected a port in 0..65535");
 const ID = z.coerce.number({ error: "expected a numeric id" }).int("expected a whole number").min(0, "expected an id in 0..4294967295").max(0xffffffff, "expected an id in 0..4294967295");
+const COUNT = z.coerce.number({ error: "expected a number" }).int("expected a whole number").min(1, "expected at least 1").max(1_000_000, "expected at most 1000000");
+const BYTES = z.coerce.number({ error: "expected a number of bytes" }).int("expected whole bytes").min(1024 * 1024, "expected at least 1048576 (1 MiB)").max(Number.MAX_SAFE_INTEGER, "expected fewer bytes");
+const SECONDS = z.coerce.number({ error: "expected a number of seconds" }).positive("expected more than 0 seconds").max(86_400 * 365, "expected at most a year");
 const HOST = z.string().refine((v) => isIP(v) !== 0 || /^[a-zA-Z0-9.-]+$/.test(v), "expected an IP address or host name");
 
 function cidrProblem(c: string): string | undefined {
@@ -254,6 +272,13 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     anonGid: get("anonGid", ID, "65534") ?? 65534,
     readOnly: get("readOnly", BOOL, "false") ?? false,
     capacityBytes: capacity,
+    limits: {
+      maxConnections: get("maxConnections", COUNT, "220") ?? 220,
+      maxBufferedBytes: get("maxBufferedBytes", BYTES, "268435456") ?? 268435456,
+      idleTimeoutMs: Math.round((get("idleTimeout", SECONDS, "360") ?? 360) * 1000),
+      recordTimeoutMs: Math.round((get("recordTimeout", SECONDS, "30") ?? 30) * 1000),
+      stallTimeoutMs: Math.round((get("stallTimeout", SECONDS, "60") ?? 60) * 1000),
+    },
     logLevel: get("logLevel", z.enum(["trace", "debug", "info", "warn", "error", "fatal"], { error: "expected trace, debug, info, warn, error or fatal" }), "info") ?? "info",
   } satisfies Config;
   if (problems.length > 0) throw new ConfigError(problems);

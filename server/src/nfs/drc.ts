@@ -2,9 +2,12 @@
  * Duplicate request cache for non-idempotent NFS procedures. A client that times out resends
  * the same call (same xid), possibly on a new connection; running CREATE/REMOVE/RENAME twice
  * would turn a success into EXIST/NOENT. So:
- * - key = client address (not port: retransmissions may come on a fresh connection) + xid +
- *   procedure + a hash of the argument bytes (guards against xid reuse by another mount or a
- *   rebooted client);
+ * - key = client address and port + the credential exactly as sent (flavor and body) + xid +
+ *   procedure + a hash of the argument bytes. The port and credential matter: another user or
+ *   another process on the same host replaying someone's xid and arguments must not be handed
+ *   that caller's cached reply (an ACCES for one uid is not the answer for another). Clients
+ *   retransmit from the same source port, also on a new connection (Linux rebinds it, and
+ *   knfsd's cache keys on address and port too);
  * - a duplicate that arrives while the original runs waits for it and gets the same reply;
  * - a completed reply body is kept (bounded count and bytes, with a TTL) and replayed.
  * Failures (exceptions) are not cached: the waiters see the error and a later retry runs again.
@@ -17,6 +20,15 @@ export interface DrcOptions {
   maxEntries?: number;
   maxBytes?: number;
   ttlMs?: number;
+}
+
+/** Who sent a call, as far as the cache is concerned. */
+export interface DrcCaller {
+  remoteAddress: string;
+  remotePort: number;
+  credFlavor: number;
+  /** The credential body bytes as sent. */
+  credBody: Buffer;
 }
 
 export interface DrcStats {
@@ -60,8 +72,9 @@ export class DuplicateRequestCache {
     });
   }
 
-  static key(remoteAddress: string, xid: number, proc: number, args: Buffer): string {
-    return `${remoteAddress}|${xid}|${proc}|${hash("sha1", args, "base64")}`;
+  static key(caller: DrcCaller, xid: number, proc: number, args: Buffer): string {
+    const cred = `${caller.credFlavor}:${hash("sha1", caller.credBody, "base64")}`;
+    return `${caller.remoteAddress}|${caller.remotePort}|${cred}|${xid}|${proc}|${hash("sha1", args, "base64")}`;
   }
 
   /** Runs `exec` once per key; duplicates get the same reply body. */

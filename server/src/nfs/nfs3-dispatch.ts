@@ -7,7 +7,7 @@ import { DuplicateRequestCache } from "./drc.ts";
 import * as codec from "./nfs3-codec.ts";
 import { NFS_PROGRAM, NFS_V3, Nfs3Proc, type Nfs3Credentials, type Nfs3Handler } from "./nfs3-types.ts";
 import { AuthFlavor } from "./rpc.ts";
-import type { RpcBody, RpcCallContext, RpcProcHandler, RpcProgram } from "./rpc-server.ts";
+import { DEFAULT_REPLY_HINT, type RpcBody, type RpcCallContext, type RpcProcHandler, type RpcProgram } from "./rpc-server.ts";
 import { XdrWriter, type XdrReader } from "./xdr.ts";
 
 export interface Nfs3ProgramOptions {
@@ -41,6 +41,25 @@ export const NON_IDEMPOTENT_PROCS: ReadonlySet<number> = new Set([
   P.LINK,
 ]);
 
+/** Largest data payload a reply carries (rtmax, and the READDIR(PLUS) clamp): 1 MiB. */
+const MAX_REPLY_PAYLOAD = 1024 * 1024;
+/** Room for status, attributes and the other fixed fields around a payload. */
+const REPLY_FIXED_BYTES = 512;
+
+/**
+ * The reply bytes a call may need, reserved in the server's buffer budget while it runs: READ
+ * and READDIR(PLUS) carry up to their requested count (clamped as the handler clamps it),
+ * everything else is small.
+ */
+function replySizeHint(_vers: number, proc: number, args: XdrReader): number {
+  let payload = 0;
+  if (proc === P.READ) payload = codec.decodeReadArgs(args).count;
+  else if (proc === P.READDIR) payload = codec.decodeReaddirArgs(args).count;
+  else if (proc === P.READDIRPLUS) payload = codec.decodeReaddirplusArgs(args).maxcount;
+  else return DEFAULT_REPLY_HINT;
+  return Math.min(payload, MAX_REPLY_PAYLOAD) + REPLY_FIXED_BYTES;
+}
+
 export function nfs3Program(handler: Nfs3Handler, opts: Nfs3ProgramOptions = {}): RpcProgram {
   const drc = opts.drc === undefined ? new DuplicateRequestCache() : opts.drc;
 
@@ -57,7 +76,8 @@ export function nfs3Program(handler: Nfs3Handler, opts: Nfs3ProgramOptions = {})
       };
       const cacheable = typeof s.nonIdempotent === "function" ? s.nonIdempotent(a) : s.nonIdempotent;
       if (drc === null || !cacheable) return run();
-      return drc.execute(DuplicateRequestCache.key(ctx.creds.remoteAddress, ctx.xid, num, argsBytes), run);
+      const caller = { remoteAddress: ctx.creds.remoteAddress, remotePort: ctx.creds.remotePort, credFlavor: ctx.rawCred.flavor, credBody: ctx.rawCred.body };
+      return drc.execute(DuplicateRequestCache.key(caller, ctx.xid, num, argsBytes), run);
     },
   ];
   const h = handler;
@@ -92,5 +112,6 @@ export function nfs3Program(handler: Nfs3Handler, opts: Nfs3ProgramOptions = {})
     name: "nfs",
     versions: { [NFS_V3]: { procs } },
     authFlavors: opts.authFlavors ?? [AuthFlavor.AUTH_SYS, AuthFlavor.AUTH_NONE],
+    replySizeHint,
   };
 }

@@ -20,11 +20,14 @@ const MAX_VIEW_PIECES = 64;
 export class RecordTooLargeError extends Error {
   readonly declared: number;
   readonly max: number;
-  constructor(declared: number, max: number) {
+  /** Records the same push completed before the bad header: still valid, to be answered. */
+  readonly completed: Buffer[];
+  constructor(declared: number, max: number, completed: Buffer[] = []) {
     super(`RPC record of at least ${declared} bytes exceeds the ${max}-byte limit`);
     this.name = "RecordTooLargeError";
     this.declared = declared;
     this.max = max;
+    this.completed = completed;
   }
 }
 
@@ -58,8 +61,9 @@ export class RecordDecoder {
 
   /**
    * Feeds one chunk; returns the records it completed, in order. A record entirely inside
-   * `chunk` is returned as a view of it (no copy). Throws RecordTooLargeError, after which the
-   * decoder is unusable (the connection must be closed).
+   * `chunk` is returned as a view of it (no copy). Throws RecordTooLargeError (carrying the
+   * records completed before the bad header), after which the decoder is unusable (the
+   * connection must be closed).
    */
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
@@ -83,7 +87,7 @@ export class RecordDecoder {
         const len = word & LENGTH_MASK;
         // Checked before accumulating: a 0x7fffffff header costs nothing.
         if (this.recordBytes + len > this.maxRecordBytes) {
-          throw new RecordTooLargeError(this.recordBytes + len, this.maxRecordBytes);
+          throw new RecordTooLargeError(this.recordBytes + len, this.maxRecordBytes, out);
         }
         this.inFragment = true;
         this.fragRemaining = len;

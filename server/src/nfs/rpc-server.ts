@@ -9,11 +9,20 @@
  * - handler throws XdrError (bad arguments) → GARBAGE_ARGS; RpcAcceptError → its status;
  *   anything else → SYSTEM_ERR, logged with peer, xid and prog/vers/proc.
  * Nothing a peer sends can throw out of this module.
+ *
+ * Resource limits (hostile or broken peers cost bounded memory and sockets):
+ * - a server-wide BufferBudget of request + reply bytes, per-connection limits (RpcConnection);
+ * - at most `maxConnections` connections: when full, the connection idle the longest is closed
+ *   to make room (like knfsd), or the new one is refused when none is idle;
+ * - a sweep closes connections idle for `idleTimeoutMs`, those holding an incomplete record for
+ *   `recordTimeoutMs` (slowloris) and those whose queued replies made no progress for
+ *   `stallTimeoutMs` (a peer that sends but never reads).
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { pino, type Logger } from "pino";
-import { RpcConnection } from "./rpc-connection.ts";
+import { BufferBudget } from "./buffer-budget.ts";
+import { RpcConnection, type CloseReason } from "./rpc-connection.ts";
 import { DEFAULT_MAX_RECORD_BYTES } from "./record-marking.ts";
 import {
   AcceptStat,
@@ -24,6 +33,7 @@ import {
   buildProgMismatchReply,
   parseCall,
   type AcceptStatCode,
+  type OpaqueAuth,
   type RpcCredentials,
 } from "./rpc.ts";
 import { XdrError, XdrReader } from "./xdr.ts";
@@ -34,6 +44,8 @@ export interface RpcCallContext {
   vers: number;
   proc: number;
   creds: RpcCredentials;
+  /** The credential exactly as sent (flavor and body bytes), e.g. to key a reply cache. */
+  rawCred: OpaqueAuth;
   connectionId: number;
 }
 
@@ -57,7 +69,17 @@ export interface RpcProgram {
   versions: Readonly<Record<number, RpcProgramVersion>>;
   /** Credential flavors accepted (default: any the server understands); others get AUTH_TOOWEAK. */
   authFlavors?: readonly number[];
+  /**
+   * Upper estimate of a call's reply bytes, reserved in the buffer budget while it runs (default
+   * DEFAULT_REPLY_HINT). `args` is positioned at the arguments; throwing means "use the default".
+   */
+  replySizeHint?: (vers: number, proc: number, args: XdrReader) => number;
 }
+
+/** Reply estimate of calls whose program gives none: enough for any small NFS/MOUNT reply. */
+export const DEFAULT_REPLY_HINT = 4096;
+
+export type RefuseReason = "policy" | "limit" | "shutdown";
 
 /** Thrown by a handler to answer with a specific accept_stat instead of SUCCESS. */
 export class RpcAcceptError extends Error {
@@ -93,7 +115,8 @@ export interface RpcCallEvent {
 export interface RpcServerHooks {
   onCall?(ev: RpcCallEvent): void;
   onBytes?(direction: "in" | "out", bytes: number): void;
-  onConnection?(event: "open" | "close" | "refused", remoteAddress: string): void;
+  /** `reason`: a CloseReason for "close", a RefuseReason for "refused". */
+  onConnection?(event: "open" | "close" | "refused", remoteAddress: string, reason?: CloseReason | RefuseReason): void;
   /** A connection was closed because of what the peer sent. */
   onProtocolError?(remoteAddress: string, reason: string): void;
 }
@@ -105,13 +128,34 @@ export interface RpcServerOptions {
   maxInFlightPerConnection?: number;
   /** Per connection; calls wait (and reading pauses) beyond this many bytes of requests in flight. */
   maxInFlightBytesPerConnection?: number;
-  /** Per connection; reading pauses while more reply bytes than this wait in the socket. */
+  /**
+   * Per connection; a call starts only while the reply bytes reserved by running calls plus
+   * those queued in the socket stay within this (one call always may when none are pending).
+   */
   maxPendingWriteBytes?: number;
+  /** Server-wide; beyond it the longest-idle connection is closed, or the new one refused. */
   maxConnections?: number;
+  /** Server-wide budget of buffered request + reply bytes. */
+  maxBufferedBytes?: number;
+  /** A connection with nothing running or queued is closed after this long without traffic. */
+  idleTimeoutMs?: number;
+  /** A connection is closed when one record takes longer than this to arrive. */
+  recordTimeoutMs?: number;
+  /** A connection is closed when its queued replies make no progress for this long. */
+  stallTimeoutMs?: number;
   /** Export policy, checked on connect; false closes the connection immediately. */
   allowClient?: (remoteAddress: string) => boolean;
   hooks?: RpcServerHooks;
 }
+
+/** knfsd's connection cap with its default 8 threads: (threads + 3) × 20. */
+export const DEFAULT_MAX_CONNECTIONS = (8 + 3) * 20;
+export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
+/** knfsd closes idle TCP connections after about 6 minutes. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 360_000;
+export const DEFAULT_RECORD_TIMEOUT_MS = 30_000;
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+const LIMIT_LOG_INTERVAL_MS = 10_000;
 
 const OUTCOME_BY_STAT: Record<AcceptStatCode, RpcCallOutcome> = {
   [AcceptStat.SUCCESS]: "success",
@@ -130,7 +174,10 @@ interface RegisteredProgram {
 
 export class RpcServer {
   private readonly log: Logger;
-  private readonly opts: Required<Omit<RpcServerOptions, "logger" | "hooks" | "allowClient" | "maxConnections">>;
+  private readonly opts: Required<Omit<RpcServerOptions, "logger" | "hooks" | "allowClient">>;
+  readonly budget: BufferBudget;
+  private sweeper: NodeJS.Timeout | undefined;
+  private readonly limitLogState = new Map<string, { last: number; suppressed: number }>();
   private readonly allowClient: (remoteAddress: string) => boolean;
   private readonly hooks: RpcServerHooks;
   private readonly programs = new Map<number, RegisteredProgram>();
@@ -148,11 +195,19 @@ export class RpcServer {
       maxInFlightPerConnection: options.maxInFlightPerConnection ?? 128,
       maxInFlightBytesPerConnection: options.maxInFlightBytesPerConnection ?? 64 * 1024 * 1024,
       maxPendingWriteBytes: options.maxPendingWriteBytes ?? 16 * 1024 * 1024,
+      maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      recordTimeoutMs: options.recordTimeoutMs ?? DEFAULT_RECORD_TIMEOUT_MS,
+      stallTimeoutMs: options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
     };
+    for (const k of ["maxConnections", "maxBufferedBytes", "idleTimeoutMs", "recordTimeoutMs", "stallTimeoutMs"] as const) {
+      if (!(this.opts[k] > 0)) throw new RangeError(`RpcServer option ${k} must be > 0, got ${this.opts[k]}`);
+    }
+    this.budget = new BufferBudget(this.opts.maxBufferedBytes);
     this.allowClient = options.allowClient ?? (() => true);
     this.hooks = options.hooks ?? {};
     this.server = createServer({ noDelay: true, keepAlive: true }, (socket) => this.onConnection(socket));
-    if (options.maxConnections !== undefined) this.server.maxConnections = options.maxConnections;
     this.server.on("error", (err) => this.log.error({ err }, "RPC listener error"));
   }
 
@@ -172,6 +227,7 @@ export class RpcServer {
         this.server.off("error", onError);
         const addr = this.server.address();
         this.boundPort = typeof addr === "object" && addr !== null ? addr.port : port;
+        this.startSweeper();
         this.log.info({ host, port: this.boundPort, programs: [...this.programs.values()].map((p) => p.program.name) }, "RPC server listening");
         resolve(this.boundPort);
       });
@@ -200,6 +256,83 @@ export class RpcServer {
     }
   }
 
+  /** Server-wide buffered request + reply bytes (metrics). */
+  get bufferedBytes(): { request: number; reply: number } {
+    return { request: this.budget.bytes("request"), reply: this.budget.bytes("reply") };
+  }
+
+  /**
+   * Periodically closes connections past their timeouts. One timer for the server instead of
+   * several per socket; it runs at a quarter of the shortest timeout so each fires at most 25%
+   * late (bounded to 50 ms..5 s).
+   */
+  private startSweeper(): void {
+    if (this.sweeper !== undefined) return;
+    const shortest = Math.min(this.opts.idleTimeoutMs, this.opts.recordTimeoutMs, this.opts.stallTimeoutMs);
+    this.sweeper = setInterval(() => this.sweep(), Math.min(5000, Math.max(50, shortest / 4)));
+    this.sweeper.unref();
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    const { idleTimeoutMs, recordTimeoutMs, stallTimeoutMs } = this.opts;
+    for (const c of this.connections) {
+      if (c.destroyed) continue;
+      if (c.queuedReplyBytes > 0 && now - c.lastWriteProgress > stallTimeoutMs) {
+        this.limitedLog(c, "stalled", { queuedBytes: c.queuedReplyBytes, stallTimeoutMs }, "closing connection: the peer has not read its replies");
+        c.close("stalled");
+      } else if (c.recordClockRunning && c.recordStartedAt !== undefined && now - c.recordStartedAt > recordTimeoutMs) {
+        this.limitedLog(c, "record_timeout", { heldBytes: c.heldBytes, recordTimeoutMs }, "closing connection: incomplete RPC record timed out");
+        c.close("record_timeout");
+      } else if (c.idle && now - c.lastActivity > idleTimeoutMs) {
+        c.log.debug({ idleTimeoutMs }, "closing idle connection");
+        c.close("idle");
+      }
+    }
+  }
+
+  /**
+   * Warns about a limit being enforced at most once per LIMIT_LOG_INTERVAL_MS per kind, with the
+   * count of the ones not logged since: a flood of hostile connections must not flood the log
+   * too (the metrics count every one).
+   */
+  private limitedLog(c: RpcConnection, kind: string, fields: Record<string, unknown>, msg: string): void {
+    const now = performance.now();
+    const state = this.limitLogState.get(kind) ?? { last: -Infinity, suppressed: 0 };
+    this.limitLogState.set(kind, state);
+    if (now - state.last < LIMIT_LOG_INTERVAL_MS) {
+      state.suppressed++;
+      return;
+    }
+    c.log.warn({ ...fields, limit: kind, ...(state.suppressed > 0 ? { notLoggedSinceLast: state.suppressed } : {}) }, msg);
+    state.last = now;
+    state.suppressed = 0;
+  }
+
+  /** Estimated reply bytes of a record's call, from its program (never throws). */
+  private replyHint(record: Buffer): number {
+    const parsed = parseCall(record);
+    if (parsed.kind !== "call") return DEFAULT_REPLY_HINT;
+    const { prog, vers, proc } = parsed.header;
+    const hint = this.programs.get(prog)?.program.replySizeHint;
+    if (hint === undefined) return DEFAULT_REPLY_HINT;
+    try {
+      const n = hint(vers, proc, new XdrReader(record, parsed.argsOffset));
+      return Number.isFinite(n) && n > 0 ? n : DEFAULT_REPLY_HINT;
+    } catch {
+      return DEFAULT_REPLY_HINT;
+    }
+  }
+
+  /** At the cap: the connection idle the longest, to be closed for a new one (or none). */
+  private evictionCandidate(): RpcConnection | undefined {
+    let oldest: RpcConnection | undefined;
+    for (const c of this.connections) {
+      if (!c.destroyed && c.idle && (oldest === undefined || c.lastActivity < oldest.lastActivity)) oldest = c;
+    }
+    return oldest;
+  }
+
   private onConnection(socket: Socket): void {
     const conn = new RpcConnection(
       this.nextConnId++,
@@ -210,30 +343,45 @@ export class RpcServer {
         maxInFlightBytes: this.opts.maxInFlightBytesPerConnection,
         maxPendingWriteBytes: this.opts.maxPendingWriteBytes,
       },
+      this.budget,
       (c, record) => this.dispatch(c, record),
       {
         inFlight: (d) => {
           this.inFlightTotal += d;
         },
         bytes: (dir, n) => this.hook("onBytes", dir, n),
+        replyHint: (record) => this.replyHint(record),
         protocolError: (c, reason) => this.hook("onProtocolError", c.remoteAddress, reason),
-        closed: (c) => {
-          if (this.connections.delete(c)) this.hook("onConnection", "close", c.remoteAddress);
+        closed: (c, reason) => {
+          if (this.connections.delete(c)) this.hook("onConnection", "close", c.remoteAddress, reason);
         },
       },
       this.log,
     );
+    const refuse = (reason: RefuseReason, msg: string): void => {
+      if (reason === "limit") this.limitedLog(conn, "limit", { maxConnections: this.opts.maxConnections }, msg);
+      else conn.log.info({ reason }, msg);
+      this.hook("onConnection", "refused", conn.remoteAddress, reason);
+      socket.destroy();
+    };
+    if (this.closing !== null) return refuse("shutdown", "connection refused: shutting down");
     let allowed = false;
     try {
-      allowed = this.closing === null && conn.remoteAddress !== "" && this.allowClient(conn.remoteAddress);
+      allowed = conn.remoteAddress !== "" && this.allowClient(conn.remoteAddress);
     } catch (err) {
       conn.log.error({ err }, "allowClient threw; refusing connection");
     }
-    if (!allowed) {
-      conn.log.info("connection refused by export policy");
-      this.hook("onConnection", "refused", conn.remoteAddress);
-      socket.destroy();
-      return;
+    if (!allowed) return refuse("policy", "connection refused by export policy");
+    if (this.connections.size >= this.opts.maxConnections) {
+      const victim = this.evictionCandidate();
+      if (victim === undefined) {
+        return refuse("limit", `connection refused: ${this.connections.size} connections open (the limit), none idle`);
+      }
+      this.limitedLog(victim, "evicted", { maxConnections: this.opts.maxConnections }, "closing the longest-idle connection to make room for a new one");
+      // Counted as closed now: the socket's close event comes later and must not free a slot twice.
+      this.connections.delete(victim);
+      this.hook("onConnection", "close", victim.remoteAddress, "evicted");
+      victim.close("evicted");
     }
     this.connections.add(conn);
     this.hook("onConnection", "open", conn.remoteAddress);
@@ -282,7 +430,7 @@ export class RpcServer {
       return [buildAuthErrorReply(xid, AuthStat.AUTH_TOOWEAK)];
     }
 
-    const ctx: RpcCallContext = { xid, prog, vers, proc, creds: auth.creds, connectionId: conn.id };
+    const ctx: RpcCallContext = { xid, prog, vers, proc, creds: auth.creds, rawCred: header.cred, connectionId: conn.id };
     try {
       const body = await handler(ctx, new XdrReader(record, parsed.argsOffset));
       done("success");
@@ -334,6 +482,7 @@ export class RpcServer {
       if (!this.server.listening) resolve();
       else this.server.close(() => resolve());
     });
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
     for (const c of this.connections) c.stopReading();
     const idle = await this.waitIdle(timeoutMs);
     if (!idle) this.log.warn({ inFlight: this.inFlightTotal, timeoutMs }, "RPC server close: in-flight calls did not finish in time");

@@ -19,6 +19,7 @@ import {
   type ZeroFs,
 } from "../fs/index.ts";
 import {
+  Access3,
   CreateMode,
   Ftype3,
   Nfs3Status,
@@ -79,6 +80,8 @@ export interface IdentityPolicy {
 
 export interface ZeroFsHandlerOptions {
   identity?: IdentityPolicy;
+  /** A read-only export: ACCESS never grants MODIFY, EXTEND or DELETE. */
+  readOnly?: boolean;
   logger?: Logger;
   /** Observes file bytes moved by READ and WRITE (metrics). */
   onRead?: (bytes: number) => void;
@@ -88,6 +91,10 @@ export interface ZeroFsHandlerOptions {
 /** READDIR(PLUS) reply bytes outside the entries: status, dir post_op_attr, verifier, eof. */
 const READDIR_REPLY_OVERHEAD = 4 + 4 + 84 + 8 + 4 + 4;
 const AUTH_NONE = 0;
+/** ACCESS3 bits that mean changing something (RFC 1813 §3.3.4). */
+const ACCESS_WRITE_BITS = Access3.MODIFY | Access3.EXTEND | Access3.DELETE;
+/** Largest READDIR(PLUS) reply we build, whatever count the client asks for: rtmax (like knfsd). */
+const READDIR_MAX_REPLY = RTMAX;
 
 const toTime3 = (t: Time): NfsTime3 => ({ seconds: t.sec, nseconds: t.nsec });
 const fromTime3 = (t: NfsTime3): Time => ({ sec: t.seconds, nsec: t.nseconds });
@@ -220,7 +227,9 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
   async access(c: Nfs3Credentials, a: AccessArgs): Promise<AccessResult> {
     try {
       const { granted, attrs } = await this.fs.access(this.cred(c), await this.fs.resolveHandle(a.object), a.access);
-      return { status: Nfs3Status.NFS3_OK, objAttributes: this.fattr(attrs), access: granted };
+      // Mode bits may allow writing, but a read-only export refuses it: say so up front.
+      const access = this.opts.readOnly ? granted & ~ACCESS_WRITE_BITS : granted;
+      return { status: Nfs3Status.NFS3_OK, objAttributes: this.fattr(attrs), access };
     } catch (err) {
       return { status: this.status(err, "ACCESS") };
     }
@@ -238,7 +247,10 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
   async read(c: Nfs3Credentials, a: ReadArgs): Promise<ReadResult> {
     try {
       const ino = await this.fs.resolveHandle(a.file);
-      const r = await this.fs.read(this.cred(c), ino, this.offset(a.offset), Math.min(a.count, RTMAX));
+      // RFC 1813 has no FBIG for READ: past the largest possible file there is just nothing to
+      // read. Reading 0 bytes at the maximum size still checks the handle, type and permission.
+      const beyond = a.offset >= BigInt(MAX_FILE_SIZE);
+      const r = await this.fs.read(this.cred(c), ino, beyond ? MAX_FILE_SIZE : this.offset(a.offset), beyond ? 0 : Math.min(a.count, RTMAX));
       this.opts.onRead?.(r.data.length);
       return { status: Nfs3Status.NFS3_OK, fileAttributes: this.fattr(r.attrs), eof: r.eof, data: r.data };
     } catch (err) {
@@ -357,7 +369,7 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
   async readdir(c: Nfs3Credentials, a: ReaddirArgs): Promise<ReaddirResult> {
     try {
       const dir = await this.fs.resolveHandle(a.dir);
-      const r = await this.fs.readdir(this.cred(c), dir, this.cookie(a.cookie), a.cookieverf, { maxBytes: Math.max(0, a.count - READDIR_REPLY_OVERHEAD) });
+      const r = await this.fs.readdir(this.cred(c), dir, this.cookie(a.cookie), a.cookieverf, { maxBytes: Math.max(0, Math.min(a.count, READDIR_MAX_REPLY) - READDIR_REPLY_OVERHEAD) });
       return {
         status: Nfs3Status.NFS3_OK,
         dirAttributes: this.fattr(r.dirAttrs),
@@ -375,8 +387,8 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
     try {
       const dir = await this.fs.resolveHandle(a.dir);
       const r = await this.fs.readdir(this.cred(c), dir, this.cookie(a.cookie), a.cookieverf, {
-        maxBytes: Math.max(0, a.maxcount - READDIR_REPLY_OVERHEAD),
-        dirBytes: a.dircount,
+        maxBytes: Math.max(0, Math.min(a.maxcount, READDIR_MAX_REPLY) - READDIR_REPLY_OVERHEAD),
+        dirBytes: Math.min(a.dircount, READDIR_MAX_REPLY),
         plus: true,
       });
       return {

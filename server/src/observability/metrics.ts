@@ -58,6 +58,43 @@ export class ServerMetrics {
     registers: [this.registry],
     collect: (): void => this.diskCacheHitRatio.set(ratio(this.cacheStats().disk ?? { hits: 0, misses: 0 })),
   });
+  /** Set by the server once the RPC server exists; read at scrape time. */
+  rpcState: () => { connections: number; buffered: { request: number; reply: number }; budget: number } = () => ({ connections: 0, buffered: { request: 0, reply: 0 }, budget: 0 });
+  readonly connectionsOpen: Gauge = new Gauge({
+    name: "zerofs_rpc_connections_open",
+    help: "NFS/RPC connections open now",
+    registers: [this.registry],
+    collect: (): void => this.connectionsOpen.set(this.rpcState().connections),
+  });
+  readonly connectionsRejected = new Counter({
+    name: "zerofs_rpc_connections_rejected_total",
+    help: "connections refused at accept: policy (export CIDRs), limit (max connections, none idle), shutdown",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly connectionsClosed = new Counter({
+    name: "zerofs_rpc_connections_closed_total",
+    help: "connections closed, by reason: peer, idle, record_timeout, stalled, evicted, protocol, shutdown, error",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly bufferedBytes: Gauge = new Gauge({
+    name: "zerofs_rpc_buffered_bytes",
+    help: "request and reply bytes buffered by the RPC server now (kind=request|reply)",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      const b = this.rpcState().buffered;
+      this.bufferedBytes.set({ kind: "request" }, b.request);
+      this.bufferedBytes.set({ kind: "reply" }, b.reply);
+    },
+  });
+  readonly bufferBudget: Gauge = new Gauge({
+    name: "zerofs_rpc_buffer_budget_bytes",
+    help: "the server-wide budget of buffered bytes (ZEROFS_MAX_BUFFERED_BYTES)",
+    registers: [this.registry],
+    collect: (): void => this.bufferBudget.set(this.rpcState().budget),
+  });
   readonly ready = new Gauge({ name: "zerofs_ready", help: "1 when the server accepts NFS requests", registers: [this.registry] });
 
   constructor() {

@@ -5,13 +5,17 @@ import { DuplicateRequestCache } from "../../src/nfs/drc.ts";
 
 const body = (s: string) => [Buffer.from(s)];
 
-test("drc: key depends on address, xid, proc and argument bytes (not port)", () => {
-  const k = DuplicateRequestCache.key("10.0.0.1", 5, 8, Buffer.from("args"));
-  assert.equal(k, DuplicateRequestCache.key("10.0.0.1", 5, 8, Buffer.from("args")));
-  assert.notEqual(k, DuplicateRequestCache.key("10.0.0.2", 5, 8, Buffer.from("args")));
-  assert.notEqual(k, DuplicateRequestCache.key("10.0.0.1", 6, 8, Buffer.from("args")));
-  assert.notEqual(k, DuplicateRequestCache.key("10.0.0.1", 5, 9, Buffer.from("args")));
-  assert.notEqual(k, DuplicateRequestCache.key("10.0.0.1", 5, 8, Buffer.from("argz")));
+test("drc: key depends on address, port, credential, xid, proc and argument bytes", () => {
+  const caller = { remoteAddress: "10.0.0.1", remotePort: 800, credFlavor: 1, credBody: Buffer.from("uid-1000") };
+  const k = DuplicateRequestCache.key(caller, 5, 8, Buffer.from("args"));
+  assert.equal(k, DuplicateRequestCache.key({ ...caller, credBody: Buffer.from("uid-1000") }, 5, 8, Buffer.from("args")));
+  assert.notEqual(k, DuplicateRequestCache.key({ ...caller, remoteAddress: "10.0.0.2" }, 5, 8, Buffer.from("args")));
+  assert.notEqual(k, DuplicateRequestCache.key({ ...caller, remotePort: 801 }, 5, 8, Buffer.from("args")));
+  assert.notEqual(k, DuplicateRequestCache.key({ ...caller, credBody: Buffer.from("uid-2000") }, 5, 8, Buffer.from("args")));
+  assert.notEqual(k, DuplicateRequestCache.key({ ...caller, credFlavor: 0 }, 5, 8, Buffer.from("args")));
+  assert.notEqual(k, DuplicateRequestCache.key(caller, 6, 8, Buffer.from("args")));
+  assert.notEqual(k, DuplicateRequestCache.key(caller, 5, 9, Buffer.from("args")));
+  assert.notEqual(k, DuplicateRequestCache.key(caller, 5, 8, Buffer.from("argz")));
 });
 
 test("drc: concurrent duplicates share one execution; completed ones replay", async () => {

@@ -11,7 +11,7 @@ import { AcceptStat } from "../../src/nfs/rpc.ts";
 import type { RpcCallEvent, RpcServer } from "../../src/nfs/rpc-server.ts";
 import { XdrWriter } from "../../src/nfs/xdr.ts";
 import { decodeResult, encodeArgs } from "../../../test/support/nfs/nfs3-client-codec.ts";
-import { AUTH_NONE, RpcClient, encodeCall, frame, successBody } from "../../../test/support/nfs/rpc-client.ts";
+import { AUTH_NONE, RpcClient, authSys, encodeCall, frame, successBody } from "../../../test/support/nfs/rpc-client.ts";
 import { ROOT_FH, fattr, stubHandler } from "./stub-handler.ts";
 
 const HOST = "127.0.0.1";
@@ -221,23 +221,87 @@ test("drc: a retransmitted CREATE runs once and gets the same reply bytes, in pr
   assert.deepEqual(r1.raw, r2.raw);
   assert.equal(main.drc.stats.joined, 1);
 
-  // After completion, from a new connection (same client address): replayed from the cache.
-  const other = await RpcClient.connect(main.server.port, HOST);
-  const r3 = await other.call(NFS_PROGRAM, 3, P.CREATE, args, { xid });
-  await other.close();
+  // After completion, from the same address and port: replayed from the cache.
+  const r3 = await client.call(NFS_PROGRAM, 3, P.CREATE, args, { xid });
   assert.deepEqual(r3.raw, r1.raw);
   assert.equal(createCalls, 1);
+  assert.equal(main.drc.stats.hits, 1);
+  // From another port (another process on the same host): not this caller's reply to replay.
+  const other = await RpcClient.connect(main.server.port, HOST);
+  await other.call(NFS_PROGRAM, 3, P.CREATE, args, { xid });
+  await other.close();
+  assert.equal(createCalls, 2);
   assert.equal(main.drc.stats.hits, 1);
 
   // Same xid, different arguments: not a retransmission.
   const r4 = await client.call(NFS_PROGRAM, 3, P.CREATE, encodeArgs(P.CREATE, createArgs("b.txt")), { xid });
-  assert.equal(createCalls, 2);
+  assert.equal(createCalls, 3);
   const res4 = decodeResult(P.CREATE, successBody(r4));
   assert.deepEqual(res4.status === Nfs3Status.NFS3_OK && res4.obj, Buffer.from("fh-b.txt"));
   // Idempotent procedures bypass the cache.
   const misses = main.drc.stats.misses;
   await client.call(NFS_PROGRAM, 3, P.GETATTR, encodeArgs(P.GETATTR, { object: ROOT_FH }), { xid });
   assert.equal(main.drc.stats.misses, misses);
+});
+
+test("drc: another credential replaying a caller's xid and arguments runs as itself, not from that caller's cache", async () => {
+  let runs = 0;
+  const h = await startServer(
+    stubHandler({
+      create: async (c) => {
+        runs++;
+        // Only uid 1000 may create here.
+        if (c.uid !== 1000) return { status: Nfs3Status.NFS3ERR_ACCES, dirWcc: {} };
+        return { status: Nfs3Status.NFS3_OK, obj: Buffer.from("fh-new"), objAttributes: fattr(7n), dirWcc: {} };
+      },
+    }),
+  );
+  const c = await RpcClient.connect(h.server.port, HOST);
+  try {
+    const xid = c.nextXid();
+    const args = encodeArgs(P.CREATE, createArgs("x.txt"));
+    const denied = decodeResult(P.CREATE, successBody(await c.call(NFS_PROGRAM, 3, P.CREATE, args, { xid, cred: authSys({ uid: 2000, gid: 2000 }) })));
+    assert.equal(denied.status, Nfs3Status.NFS3ERR_ACCES);
+    // Same connection (same address and port), same xid and arguments, another uid.
+    const own = decodeResult(P.CREATE, successBody(await c.call(NFS_PROGRAM, 3, P.CREATE, args, { xid, cred: authSys({ uid: 1000, gid: 1000 }) })));
+    assert.equal(own.status, Nfs3Status.NFS3_OK, "uid 1000 must not get uid 2000's cached ACCES");
+    assert.equal(runs, 2);
+    assert.equal(h.drc.stats.hits, 0);
+    // The real retransmission (same credential bytes) is still answered from the cache.
+    const again = decodeResult(P.CREATE, successBody(await c.call(NFS_PROGRAM, 3, P.CREATE, args, { xid, cred: authSys({ uid: 1000, gid: 1000 }) })));
+    assert.equal(again.status, Nfs3Status.NFS3_OK);
+    assert.equal(runs, 2);
+    assert.equal(h.drc.stats.hits, 1);
+  } finally {
+    await c.close();
+    await h.server.close();
+  }
+});
+
+test("protocol errors: calls received before an unparseable record in the same segment are answered, then the connection closes", async () => {
+  const h = await startServer(stubHandler({ getattr: async () => (await sleep(30), { status: Nfs3Status.NFS3_OK, objAttributes: fattr(3n) }) }));
+  try {
+    for (const bad of [
+      // A REPLY where a CALL must be: no xid to answer.
+      frame(Buffer.from("0000000100000001", "hex")),
+      // A record header declaring more than the record limit.
+      Buffer.from("ffffffff", "hex"),
+    ]) {
+      const c = await RpcClient.connect(h.server.port, HOST);
+      const xids = Array.from({ length: 5 }, () => c.nextXid());
+      const waits = xids.map((xid) => c.expect(xid).then(
+        (r) => r,
+        () => null,
+      ));
+      const calls = xids.map((xid) => frame(encodeCall(xid, NFS_PROGRAM, 3, P.GETATTR, encodeArgs(P.GETATTR, { object: ROOT_FH }))));
+      c.sendRaw(Buffer.concat([...calls, bad])); // one write: one TCP segment on loopback
+      const replies = await Promise.all(waits);
+      assert.equal(replies.filter((r) => r !== null).length, 5, `answered ${replies.filter((r) => r !== null).length}/5 before the close`);
+      await c.closed; // and the server did close the connection
+    }
+  } finally {
+    await h.server.close();
+  }
 });
 
 test("allowClient: a refused client is disconnected at once", async () => {
@@ -340,6 +404,39 @@ test("limits: a client that does not read its replies stops being read", async (
     assert.equal(calls, total);
   } finally {
     c.destroy(); // not close(): if an assertion failed the client may still be paused
+    await h.server.close();
+  }
+});
+
+test("limits: reply bytes count from the moment a call starts (READ reserves its count), not only once queued", async () => {
+  let calls = 0;
+  const reply = Buffer.alloc(1024 * 1024, 1);
+  const h = await startServer(
+    stubHandler({
+      read: async () => {
+        calls++;
+        await sleep(20); // all 128 would be in flight before the first reply is queued
+        return { status: Nfs3Status.NFS3_OK, eof: false, data: reply };
+      },
+    }),
+    { maxPendingWriteBytes: 4 * 1024 * 1024 },
+  );
+  const c = await RpcClient.connect(h.server.port, HOST);
+  try {
+    c.socket.pause(); // never read
+    const args = encodeArgs(P.READ, { file: ROOT_FH, offset: 0n, count: reply.length });
+    c.sendRaw(Buffer.concat(Array.from({ length: 128 }, () => frame(encodeCall(c.nextXid(), NFS_PROGRAM, 3, P.READ, args)))));
+    await sleep(1000);
+    // 4 MiB pending plus what loopback socket buffers absorb (a few MiB); unbounded, all 128 run.
+    assert.ok(calls <= 32, `${calls} READs of 1 MiB ran for a client that reads nothing`);
+    assert.ok(h.server.bufferedBytes.reply <= 5 * 1024 * 1024 + 4096, `${h.server.bufferedBytes.reply} reply bytes buffered`);
+    // Everything is released once the connection is gone and its calls have finished.
+    c.destroy();
+    await h.server.close();
+    for (let i = 0; i < 50 && h.server.bufferedBytes.reply + h.server.bufferedBytes.request > 0; i++) await sleep(10); // socket close events
+    assert.deepEqual(h.server.bufferedBytes, { request: 0, reply: 0 });
+  } finally {
+    c.destroy();
     await h.server.close();
   }
 });
