@@ -80,6 +80,11 @@ export async function startZerofs(opts: StartOptions = {}): Promise<ZerofsServer
       ZEROFS_NFS_PORT: String(port),
       ZEROFS_HTTP_PORT: "0",
       ZEROFS_LISTEN: "127.0.0.1",
+      // qemu's user network reaches the server through host sockets with unreserved source
+      // ports, and the guest scripts act as root on a fresh volume: opt out of `secure` and
+      // root squash explicitly (the server's defaults stay safe).
+      ZEROFS_INSECURE: "true",
+      ZEROFS_SQUASH: "none",
       ...opts.env,
     };
     const c = spawn(process.execPath, [MAIN, dataDir], { env, stdio: ["ignore", "pipe", "pipe"] });

@@ -92,5 +92,6 @@ export function nfs3Program(handler: Nfs3Handler, opts: Nfs3ProgramOptions = {})
     name: "nfs",
     versions: { [NFS_V3]: { procs } },
     authFlavors: opts.authFlavors ?? [AuthFlavor.AUTH_SYS, AuthFlavor.AUTH_NONE],
+    reservedPort: true,
   };
 }

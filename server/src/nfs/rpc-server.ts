@@ -27,6 +27,7 @@ import {
   type RpcCredentials,
 } from "./rpc.ts";
 import { XdrError, XdrReader } from "./xdr.ts";
+import { sourcePortRefused } from "./source-port.ts";
 
 export interface RpcCallContext {
   xid: number;
@@ -57,6 +58,8 @@ export interface RpcProgram {
   versions: Readonly<Record<number, RpcProgramVersion>>;
   /** Credential flavors accepted (default: any the server understands); others get AUTH_TOOWEAK. */
   authFlavors?: readonly number[];
+  /** Calls other than NULL need a reserved source port unless the server is `insecure` (source-port.ts). */
+  reservedPort?: boolean;
 }
 
 /** Thrown by a handler to answer with a specific accept_stat instead of SUCCESS. */
@@ -110,6 +113,8 @@ export interface RpcServerOptions {
   maxConnections?: number;
   /** Export policy, checked on connect; false closes the connection immediately. */
   allowClient?: (remoteAddress: string) => boolean;
+  /** Accept calls from unreserved source ports to programs that want reserved ones (default false). */
+  insecure?: boolean;
   hooks?: RpcServerHooks;
 }
 
@@ -130,8 +135,11 @@ interface RegisteredProgram {
 
 export class RpcServer {
   private readonly log: Logger;
-  private readonly opts: Required<Omit<RpcServerOptions, "logger" | "hooks" | "allowClient" | "maxConnections">>;
+  private readonly opts: Required<Omit<RpcServerOptions, "logger" | "hooks" | "allowClient" | "maxConnections" | "insecure">>;
   private readonly allowClient: (remoteAddress: string) => boolean;
+  private readonly insecure: boolean;
+  /** Connections already told (in the log) that their source port is refused. */
+  private readonly portRefusalLogged = new WeakSet<RpcConnection>();
   private readonly hooks: RpcServerHooks;
   private readonly programs = new Map<number, RegisteredProgram>();
   private readonly connections = new Set<RpcConnection>();
@@ -150,6 +158,7 @@ export class RpcServer {
       maxPendingWriteBytes: options.maxPendingWriteBytes ?? 16 * 1024 * 1024,
     };
     this.allowClient = options.allowClient ?? (() => true);
+    this.insecure = options.insecure ?? false;
     this.hooks = options.hooks ?? {};
     this.server = createServer({ noDelay: true, keepAlive: true }, (socket) => this.onConnection(socket));
     if (options.maxConnections !== undefined) this.server.maxConnections = options.maxConnections;
@@ -281,6 +290,11 @@ export class RpcServer {
       done("auth_error");
       return [buildAuthErrorReply(xid, AuthStat.AUTH_TOOWEAK)];
     }
+    if (sourcePortRefused(reg.program.reservedPort === true, proc, conn.remotePort, this.insecure)) {
+      this.logPortRefusal(conn, reg.program.name);
+      done("auth_error");
+      return [buildAuthErrorReply(xid, AuthStat.AUTH_TOOWEAK)];
+    }
 
     const ctx: RpcCallContext = { xid, prog, vers, proc, creds: auth.creds, connectionId: conn.id };
     try {
@@ -300,6 +314,13 @@ export class RpcServer {
       conn.log.error({ ...where, err }, "RPC handler failed; replying SYSTEM_ERR");
       return accepted(AcceptStat.SYSTEM_ERR);
     }
+  }
+
+  /** Once per connection: the operator needs to know why a client's calls are refused. */
+  private logPortRefusal(conn: RpcConnection, program: string): void {
+    if (this.portRefusalLogged.has(conn)) return;
+    this.portRefusalLogged.add(conn);
+    conn.log.warn({ program, remotePort: conn.remotePort }, "refusing calls from an unreserved source port (>= 1024): the client is not root or is behind NAT; set ZEROFS_INSECURE=true to accept it");
   }
 
   private async waitIdle(timeoutMs: number): Promise<boolean> {
