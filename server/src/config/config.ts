@@ -37,7 +37,7 @@ export const SETTINGS = {
   httpListen: { env: "ZEROFS_HTTP_LISTEN", flag: "http-listen", help: "address of the /metrics /healthz /readyz endpoint; a non-loopback one requires --http-allow", default: "127.0.0.1" },
   httpPort: { env: "ZEROFS_HTTP_PORT", flag: "http-port", help: "port of that endpoint (0 disables it)", default: "9090" },
   httpAllowedClients: { env: "ZEROFS_HTTP_ALLOWED_CLIENTS", flag: "http-allow", help: "comma-separated client CIDRs allowed to use the HTTP endpoint; * means everyone", default: "loopback" },
-  allowedClients: { env: "ZEROFS_ALLOWED_CLIENTS", flag: "allow", help: "comma-separated client CIDRs allowed to mount; * (or 0.0.0.0/0,::/0) exports to everyone", default: "loopback; required when --listen is not loopback" },
+  allowedClients: { env: "ZEROFS_ALLOWED_CLIENTS", flag: "allow", help: "comma-separated client CIDRs allowed to connect (NFS, MOUNT, PORTMAP), listed by MOUNT EXPORT; * (or 0.0.0.0/0,::/0) exports to everyone", default: "loopback; required when --listen is not loopback" },
   insecure: { env: "ZEROFS_INSECURE", flag: "insecure", boolean: true, help: "accept MOUNT and NFS calls from source ports >= 1024 (exports(5) insecure: clients that cannot bind a reserved port, NAT) (true/false)", default: "false" },
   squash: { env: "ZEROFS_SQUASH", flag: "squash", help: "root: uid 0 and gid 0 (also supplementary) become the anonymous ids; all: everyone does; none: ids are taken as sent", default: "root" },
   anonUid: { env: "ZEROFS_ANON_UID", flag: "anon-uid", help: "uid squashed callers become", default: "65534" },
