@@ -65,7 +65,7 @@ interface Server {
 
 async function startChild(dataDir: string, cacheDir: string): Promise<Server> {
   const main = fileURLToPath(new URL("../server/src/main.ts", import.meta.url));
-  const child: ChildProcess = spawn(process.execPath, [...serverNodeArgs, main, dataDir, "--port", "0", "--http-port", "0", "--log-level", "info"], {
+  const child: ChildProcess = spawn(process.execPath, [...serverNodeArgs, main, dataDir, "--port", "0", "--http-port", "0", "--log-level", "info", "--insecure", "--squash", "none"], {
     env: { ...process.env, SLATEDB_CACHE_DIR: cacheDir, SLATEDB_CACHE_SIZE_GB: "8", ZEROFS_ENCRYPTION_PASSWORD: PASSWORD },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -98,7 +98,7 @@ async function startInProcess(dataDir: string, cacheDir: string): Promise<Server
   const { readConfig } = await import("../server/src/config/config.ts");
   const { startServer } = await import("../server/src/server.ts");
   const { pino } = await import("pino");
-  const config = readConfig([dataDir, "--port", "0", "--http-port", "0"], { SLATEDB_CACHE_DIR: cacheDir, SLATEDB_CACHE_SIZE_GB: "8", ZEROFS_ENCRYPTION_PASSWORD: PASSWORD });
+  const config = readConfig([dataDir, "--port", "0", "--http-port", "0", "--insecure", "--squash", "none"], { SLATEDB_CACHE_DIR: cacheDir, SLATEDB_CACHE_SIZE_GB: "8", ZEROFS_ENCRYPTION_PASSWORD: PASSWORD });
   const s = await startServer(config, pino({ level: "warn" }));
   return { port: s.nfsPort, pid: undefined, stop: () => s.close() };
 }

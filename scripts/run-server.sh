@@ -10,6 +10,10 @@ if [[ -z "${ZEROFS_ENCRYPTION_PASSWORD:-}" && -z "${ZEROFS_ENCRYPTION_PASSWORD_F
   echo "make run: using the demo password; set ZEROFS_ENCRYPTION_PASSWORD for real data" >&2
   export ZEROFS_ENCRYPTION_PASSWORD=zerofs-demo-password
 fi
+# Loopback only and `secure` (reserved source ports): only root on this machine can act as
+# root, so no_root_squash gives no one anything new and a fresh volume stays usable. Real
+# deployments keep the server's default, root squash (README: Security defaults).
+export ZEROFS_SQUASH="${ZEROFS_SQUASH:-none}"
 DATA="${ZEROFS_DATA_DIR:-./data}"
 echo "make run: serving $DATA on 127.0.0.1:${ZEROFS_NFS_PORT:-2049}; mount with" >&2
 echo "  mount -t nfs -o vers=3,nolock,tcp,port=${ZEROFS_NFS_PORT:-2049},mountport=${ZEROFS_NFS_PORT:-2049} 127.0.0.1:/ /mnt" >&2

@@ -16,6 +16,13 @@ import { promisify } from "node:util";
 import { REPO_ROOT, type ZerofsServer } from "./zerofs-server.ts";
 
 const GUEST_DIR = join(REPO_ROOT, "e2e/vm/guest");
+const RELAY = join(REPO_ROOT, "e2e/vm/guest-relay.ts");
+/**
+ * The guest's only reachable address (besides itself): each forwarded host loopback port is
+ * reachable as this address with the same port number. qemu refuses 10.0.2.2 (its own host
+ * address) for a guestfwd, so the server is not 10.0.2.2 from the guest's point of view.
+ */
+export const GUEST_HOST_ADDRESS = "10.0.2.100";
 const VERBOSE = process.env.E2E_VERBOSE === "1";
 
 export interface VmImage {
@@ -48,6 +55,11 @@ export interface VmRunOptions {
   env?: Record<string, string | number>;
   /** Server whose port the guest mounts (exported as ZEROFS_PORT) and whose log is reported on failure. */
   server?: ZerofsServer;
+  /**
+   * Further host loopback ports the guest may reach (as GUEST_HOST_ADDRESS:port). Nothing else
+   * is: the network is restricted, so no packet from the guest leaves the machine.
+   */
+  forwardPorts?: number[];
   memMb?: number;
   timeoutMs?: number;
   /** Each console line as it arrives (without the trailing CR/LF). */
@@ -92,6 +104,26 @@ export function guestPath(hostPath: string): string {
   return /^\/(tmp|run)(\/|$)/.test(hostPath) ? `/run/host${hostPath}` : hostPath;
 }
 
+/**
+ * qemu's user network, restricted (restrict=on: the guest reaches neither the host nor the
+ * outside world), with one guestfwd per port: a guest connection to GUEST_HOST_ADDRESS:port
+ * starts a relay (guest-relay.ts) connected to the host's 127.0.0.1:port. The server sees the
+ * relay's unreserved source port, hence the VM servers' ZEROFS_INSECURE.
+ */
+export function userNetwork(ports: readonly number[]): string {
+  // qemu's option syntax doubles commas; glib's shell-style parsing takes single quotes.
+  const quote = (a: string): string => {
+    if (a.includes("'")) throw new Error(`cannot quote ${a} for a guestfwd command`);
+    return `'${a}'`.replaceAll(",", ",,");
+  };
+  const fwd = [...new Set(ports)].map((p) => {
+    if (!Number.isInteger(p) || p <= 0 || p > 65535) throw new Error(`bad port to forward: ${p}`);
+    const cmd = [process.execPath, "--no-warnings", RELAY, "127.0.0.1", String(p)].map(quote).join(" ");
+    return `,guestfwd=tcp:${GUEST_HOST_ADDRESS}:${p}-cmd:${cmd}`;
+  });
+  return `user,id=n0,restrict=on${fwd.join("")}`;
+}
+
 /** Boots the VM and starts the script; see `runInVm` to just wait for it. */
 export async function startVm(opts: VmRunOptions): Promise<VmHandle> {
   const image = await vmImage();
@@ -103,6 +135,7 @@ export async function startVm(opts: VmRunOptions): Promise<VmHandle> {
   const env: Record<string, string | number> = {
     NODE: guestPath(process.execPath),
     REPO: guestPath(REPO_ROOT),
+    NFS_SERVER: GUEST_HOST_ADDRESS,
     ...(opts.server ? { ZEROFS_PORT: opts.server.port } : {}),
     ...opts.env,
   };
@@ -122,7 +155,7 @@ export async function startVm(opts: VmRunOptions): Promise<VmHandle> {
     "-append", "console=ttyS0 quiet panic=-1",
     "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
     "-virtfs", `local,path=${jobDir},mount_tag=job,security_model=none`,
-    "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile=",
+    "-netdev", userNetwork([...(opts.server ? [opts.server.port] : []), ...(opts.forwardPorts ?? [])]), "-device", "virtio-net-pci,netdev=n0,romfile=",
   ];
   const started = Date.now();
   const child = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });

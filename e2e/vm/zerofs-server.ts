@@ -1,7 +1,7 @@
 /**
  * The `zerofs` command as a child process on the host, for the kernel-client end-to-end suite:
- * a fresh data directory per test, listening on 127.0.0.1 (the VM reaches it as 10.0.2.2
- * through qemu's user-mode network). It can be killed with SIGKILL and started again on the
+ * a fresh data directory per test, listening on 127.0.0.1 (the VM reaches it as
+ * 10.0.2.100, forwarded by qemu's restricted user-mode network: vm.ts). It can be killed with SIGKILL and started again on the
  * same port and data, so a guest with a hard mount carries on.
  *
  * The pinned Node binary runs server/src/main.ts directly (no npx wrapper: kill -9 must hit
@@ -80,6 +80,11 @@ export async function startZerofs(opts: StartOptions = {}): Promise<ZerofsServer
       ZEROFS_NFS_PORT: String(port),
       ZEROFS_HTTP_PORT: "0",
       ZEROFS_LISTEN: "127.0.0.1",
+      // qemu's user network reaches the server through host sockets with unreserved source
+      // ports, and the guest scripts act as root on a fresh volume: opt out of `secure` and
+      // root squash explicitly (the server's defaults stay safe).
+      ZEROFS_INSECURE: "true",
+      ZEROFS_SQUASH: "none",
       ...opts.env,
     };
     const c = spawn(process.execPath, [MAIN, dataDir], { env, stdio: ["ignore", "pipe", "pipe"] });

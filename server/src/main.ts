@@ -4,11 +4,11 @@
  * exits instead. See `zerofs --help` and README.md for the configuration.
  *
  * Exit codes: 0 clean stop or password changed; 1 runtime failure (wrong password, store
- * unreachable, fenced); 2 bad configuration.
+ * unreachable, fenced, no volume with ZEROFS_NO_CREATE); 2 bad configuration.
  */
 import { pino } from "pino";
 import { ConfigError, HelpRequested, helpText, readConfig, type Config } from "./config/config.ts";
-import { changePassword, WrongPasswordError } from "./crypto/keyring.ts";
+import { changePassword, VolumeNotFoundError, WrongPasswordError } from "./crypto/keyring.ts";
 import { openStore } from "./store/index.ts";
 import { startServer, storeOptions, type RunningServer } from "./server.ts";
 
@@ -28,6 +28,7 @@ try {
 }
 
 const log = pino({ name: "zerofs", level: config.logLevel });
+for (const w of config.warnings) log.warn(w.details, w.message);
 
 async function rotatePassword(cfg: Config, newPassword: string): Promise<void> {
   const store = openStore(cfg.url, storeOptions(cfg));
@@ -63,7 +64,7 @@ async function run(): Promise<void> {
 }
 
 run().catch((err: unknown) => {
-  if (err instanceof WrongPasswordError) log.fatal({ url: config.url }, err.message);
+  if (err instanceof WrongPasswordError || err instanceof VolumeNotFoundError) log.fatal({ url: config.url }, err.message);
   else log.fatal({ err, url: config.url }, "zerofs failed");
   process.exit(1);
 });

@@ -74,6 +74,11 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
       password: config.password,
       store: storeOptions(config),
       cache: { dir: config.cacheDir, maxBytes: config.cacheBytes },
+      keyring: {
+        create: !config.noCreate,
+        // A mistyped location silently becomes a new empty volume otherwise: say it loudly.
+        onCreate: (store) => log.warn({ url: config.url, store }, `initialized a NEW, EMPTY volume at ${config.url}: if a volume was expected there, check the location (ZEROFS_NO_CREATE=true refuses to create one)`),
+      },
       wrapStore: (s) => new InstrumentedStore(s, metrics.storeObserver),
       db: { logger: log.child({ component: "lsm" }), onWalFlush: (seconds) => metrics.walFlushDuration.observe(seconds), ...dbOptions },
     });
@@ -95,6 +100,7 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
       logger: log.child({ component: "rpc" }),
       allowClient: clientFilter(config.allowedClients),
       ...config.limits,
+      insecure: config.insecure,
       hooks: {
         onConnection: (event, _addr, reason) => {
           if (event === "refused") metrics.connectionsRejected.inc({ reason: reason ?? "policy" });
@@ -132,7 +138,7 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
             return attrs && attrs.type === FileType.DIR ? zfs.handleOf(attrs) : undefined;
           },
         },
-        { logger: log.child({ component: "mount" }) },
+        { logger: log.child({ component: "mount" }), groups: config.allowedClients },
       ),
     );
     server.register(nfs3Program(handler));
@@ -142,7 +148,7 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
       http = await startHttpEndpoint(config.httpListen, config.httpPort, metrics.registry, {
         healthy: () => (db.isFenced ? { ok: false, reason: "fenced: another server opened this volume" } : { ok: true }),
         ready: () => (ready && !db.isFenced ? { ok: true } : { ok: false, reason: ready ? "fenced" : "starting" }),
-      }, log.child({ component: "http" }));
+      }, log.child({ component: "http" }), clientFilter(config.httpAllowedClients));
       const addr = http.address();
       httpPort = typeof addr === "object" && addr ? addr.port : undefined;
     }
@@ -153,7 +159,19 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
     });
     ready = true;
     metrics.ready.set(1);
-    log.info({ nfsPort, httpPort, listen: config.listen, url: config.url, allowedClients: config.allowedClients }, "zerofs serving");
+    log.info(
+      {
+        nfsPort,
+        httpPort,
+        listen: config.listen,
+        url: config.url,
+        allowedClients: config.allowedClients,
+        squash: config.squash,
+        insecure: config.insecure,
+        ...(httpPort !== undefined ? { httpListen: config.httpListen, httpAllowedClients: config.httpAllowedClients } : {}),
+      },
+      "zerofs serving",
+    );
     const openVol = vol;
     let closing: Promise<void> | undefined;
     return {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -27,8 +27,65 @@ describe("configuration", () => {
     assert.equal(c.port, 2049);
     assert.equal(c.listen, "127.0.0.1");
     assert.deepEqual(c.allowedClients, ["127.0.0.0/8", "::1/128"], "loopback-only by default when bound to loopback");
-    assert.equal(c.squash, "none");
     assert.equal(c.readOnly, false);
+  });
+
+  it("is safe by default (exports(5)): root squash, secure ports, loopback-only HTTP, volumes may be created", () => {
+    const c = readConfig(["/d"], base);
+    assert.equal(c.squash, "root");
+    assert.equal(c.insecure, false);
+    assert.equal(c.httpListen, "127.0.0.1");
+    assert.deepEqual(c.httpAllowedClients, ["127.0.0.0/8", "::1/128"]);
+    assert.equal(c.noCreate, false);
+    assert.deepEqual(c.warnings, []);
+    const relaxed = readConfig(["/d", "--squash", "none", "--insecure", "--no-create"], base);
+    assert.deepEqual([relaxed.squash, relaxed.insecure, relaxed.noCreate], ["none", true, true]);
+    const viaEnv = readConfig(["/d"], { ...base, ZEROFS_INSECURE: "true", ZEROFS_NO_CREATE: "1" });
+    assert.deepEqual([viaEnv.insecure, viaEnv.noCreate], [true, true]);
+  });
+
+  it("exports to no one beyond loopback unless told: a non-loopback listen needs --allow, * means everyone", () => {
+    for (const [argv, env] of [[["--listen", "0.0.0.0", "/d"], base], [["/d"], { ...base, ZEROFS_LISTEN: "10.1.2.3" }]] as const) {
+      const text = problems([...argv], env).join("\n");
+      assert.match(text, /is not a loopback address, so ZEROFS_ALLOWED_CLIENTS \(--allow\) is required/);
+      assert.match(text, /"\*" \(the same as 0\.0\.0\.0\/0,::\/0\) to admit everyone/);
+    }
+    assert.deepEqual(readConfig(["--listen", "0.0.0.0", "--allow", "*", "/d"], base).allowedClients, ["0.0.0.0/0", "::/0"]);
+    assert.deepEqual(readConfig(["--listen", "::", "/d"], { ...base, ZEROFS_ALLOWED_CLIENTS: "0.0.0.0/0,::/0" }).allowedClients, ["0.0.0.0/0", "::/0"]);
+    const c = readConfig(["--listen", "10.0.0.5", "--allow", "10.0.0.0/8", "/d"], base);
+    assert.deepEqual(c.allowedClients, ["10.0.0.0/8"]);
+    assert.equal(c.httpListen, "127.0.0.1", "the HTTP endpoint stays on loopback; it does not follow --listen");
+  });
+
+  it("the HTTP endpoint: a non-loopback listen needs --http-allow (unless disabled)", () => {
+    assert.match(problems(["--http-listen", "0.0.0.0", "/d"], base).join("\n"), /ZEROFS_HTTP_ALLOWED_CLIENTS \(--http-allow\) is required/);
+    const c = readConfig(["/d"], { ...base, ZEROFS_HTTP_LISTEN: "0.0.0.0", ZEROFS_HTTP_ALLOWED_CLIENTS: "10.0.0.0/8, 192.168.0.0/16" });
+    assert.deepEqual(c.httpAllowedClients, ["10.0.0.0/8", "192.168.0.0/16"]);
+    assert.deepEqual(readConfig(["--http-listen", "0.0.0.0", "--http-allow", "*", "/d"], base).httpAllowedClients, ["0.0.0.0/0", "::/0"]);
+    assert.equal(readConfig(["--http-listen", "0.0.0.0", "--http-port", "0", "/d"], base).httpPort, 0, "a disabled endpoint needs no client list");
+    assert.match(problems(["--http-allow", "10.0.0.0/99", "/d"], base).join("\n"), /--http-allow: "10\.0\.0\.0\/99": prefix length must be 0\.\.32/);
+  });
+
+  it("warns about a password file readable by group or others; ZEROFS_STRICT_PASSWORD_FILE refuses it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "zerofs-cfg-"));
+    try {
+      const file = join(dir, "pw");
+      await writeFile(file, "secret\n");
+      const env = { SLATEDB_CACHE_DIR: "/c", SLATEDB_CACHE_SIZE_GB: "1", ZEROFS_ENCRYPTION_PASSWORD_FILE: file };
+      await chmod(file, 0o644);
+      const c = readConfig(["/d"], env);
+      assert.equal(c.password, "secret");
+      assert.equal(c.warnings.length, 1);
+      assert.match(c.warnings[0]!.message, /readable by group or others.*defaultMode: 0400.*ZEROFS_STRICT_PASSWORD_FILE/);
+      assert.deepEqual(c.warnings[0]!.details, { setting: "ZEROFS_ENCRYPTION_PASSWORD_FILE", path: file, mode: "0644" });
+      assert.match(problems(["/d", "--strict-password-file"], env).join("\n"), /ZEROFS_ENCRYPTION_PASSWORD_FILE=".*pw" is readable by group or others \(mode 0644\)/);
+      await chmod(file, 0o640);
+      assert.match(problems(["/d"], { ...env, ZEROFS_STRICT_PASSWORD_FILE: "true" }).join("\n"), /mode 0640/);
+      await chmod(file, 0o400);
+      assert.deepEqual(readConfig(["/d"], { ...env, ZEROFS_STRICT_PASSWORD_FILE: "true" }).warnings, []);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("names every missing required setting", () => {
@@ -58,11 +115,10 @@ describe("configuration", () => {
   });
 
   it("flags override variables", () => {
-    const c = readConfig(["--port", "12049", "--listen", "0.0.0.0", "--squash", "root", "--read-only", "/d"], { ...base, ZEROFS_NFS_PORT: "3000" });
+    const c = readConfig(["--port", "12049", "--squash", "all", "--read-only", "/d"], { ...base, ZEROFS_NFS_PORT: "3000", ZEROFS_SQUASH: "none" });
     assert.equal(c.port, 12049);
-    assert.equal(c.squash, "root");
+    assert.equal(c.squash, "all");
     assert.equal(c.readOnly, true);
-    assert.deepEqual(c.allowedClients, ["0.0.0.0/0", "::/0"], "everyone by default when not on loopback");
   });
 
   it("reads passwords from files (Kubernetes Secret volumes), never both ways", async () => {

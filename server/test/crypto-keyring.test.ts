@@ -7,6 +7,7 @@ import {
   DEK_OBJECT_KEY,
   KeyObjectCorruptError,
   openKeyring,
+  VolumeNotFoundError,
   WrongPasswordError,
   type Keyring,
 } from "../src/crypto/keyring.ts";
@@ -97,6 +98,20 @@ test("wrong password throws WrongPasswordError naming the store, and writes noth
     return true;
   });
   assert.deepEqual(await snapshot(store), before);
+});
+
+test("create: false refuses to start a new volume (nothing written); onCreate reports a creation once", async () => {
+  const store = new MemoryStore("vol-new");
+  await assert.rejects(openKeyring(store, "pw", { create: false }), (e: unknown) => {
+    assert.ok(e instanceof VolumeNotFoundError);
+    assert.match(e.message, /no volume in memory:\/\/vol-new .*ZEROFS_NO_CREATE/);
+    return true;
+  });
+  assert.deepEqual(await store.list(""), [], "nothing was written");
+  const created: string[] = [];
+  await openKeyring(store, "pw", { onCreate: (where) => created.push(where) });
+  await openKeyring(store, "pw", { create: false, onCreate: (where) => created.push(where) });
+  assert.deepEqual(created, ["memory://vol-new"], "the reopen is not a creation");
 });
 
 test("empty passwords and weaker KDF params are rejected before anything is written", async () => {

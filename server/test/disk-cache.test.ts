@@ -279,3 +279,22 @@ test("concurrent reads, background writes and overwrites stay byte-exact", async
   assert.equal(cache.stats.diskErrors, 0);
   await cache.close();
 });
+
+test("cache files are created 0600 and folders 0700", async (t) => {
+  const inner = new MemoryStore();
+  await inner.put("sst/a", randomBytes(3 * P));
+  const dir = join(tempDir(t), "cache");
+  const cache = await openCache(inner, dir);
+  await cache.get("sst/a");
+  await cache.flush();
+  const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
+  assert.equal(mode(dir), "700", "the cache folder");
+  const parts = partFiles(dir);
+  assert.ok(parts.length > 0, "parts were written");
+  for (const p of parts) {
+    assert.equal(mode(p.path), "600", p.path);
+    assert.equal(mode(join(p.path, "..")), "700", `shard of ${p.path}`);
+  }
+  for (const name of readdirSync(dir)) if (!/^[0-9a-f]{2}$/.test(name)) assert.equal(mode(join(dir, name)), "600", name);
+  await cache.close();
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, rm, writeFile, mkdir } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -113,6 +113,18 @@ describe("LocalStore specifics", () => {
     assert.deepEqual(tmpEntries, []);
     assert.deepEqual(await readdir(join(root, ".tmp", "locks")), []);
     assert.deepEqual(await store.list(".t"), []);
+  });
+
+  it("objects are created 0600 and folders 0700: keys/dek is no one else's to read", async () => {
+    const root = join(await freshDir(), "root");
+    const store = new LocalStore(root);
+    await store.putIfAbsent("keys/dek", Buffer.from("wrapped key"));
+    const { etag } = await store.put("wal/00000001", Buffer.from("w"));
+    await store.putIfMatch("wal/00000001", Buffer.from("w2"), etag);
+    await store.put("sst/a/b.sst", Buffer.from("s"));
+    const mode = async (p: string): Promise<string> => ((await stat(join(root, p))).mode & 0o777).toString(8);
+    for (const f of ["keys/dek", "wal/00000001", "sst/a/b.sst"]) assert.equal(await mode(f), "600", f);
+    for (const d of [".", "keys", "wal", "sst", "sst/a", ".tmp", ".tmp/locks"]) assert.equal(await mode(d), "700", d);
   });
 
   it("etags differ for rapid rewrites of identical bytes (no inode/mtime reuse collision)", async () => {

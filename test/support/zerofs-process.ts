@@ -37,7 +37,16 @@ export interface ZerofsOptions {
   cacheDir?: string;
   /** Fixed NFS port (default: any free one). */
   port?: number;
+  /**
+   * Keep the server's safe defaults (root squash, reserved source ports). Without it the
+   * harness relaxes them (TEST_RELAXATIONS): the test clients connect from unreserved ports
+   * and act as root on a fresh volume whose root directory is root's.
+   */
+  safeDefaults?: boolean;
 }
+
+/** What tests opt into unless `safeDefaults`: exports(5) `insecure` and `no_root_squash`. */
+export const TEST_RELAXATIONS: Readonly<Record<string, string>> = Object.freeze({ ZEROFS_INSECURE: "true", ZEROFS_SQUASH: "none" });
 
 async function freeLoopbackPort(): Promise<number> {
   const server = createServer();
@@ -58,19 +67,26 @@ export function zerofsEnv(opts: ZerofsOptions, cacheDir: string, httpPort = 0): 
     ZEROFS_NFS_PORT: String(opts.port ?? 0),
     ZEROFS_HTTP_PORT: String(httpPort),
     ZEROFS_LOG_LEVEL: "info",
+    ...(opts.safeDefaults === true ? {} : TEST_RELAXATIONS),
     ...opts.env,
   };
 }
 
-/** Runs the command to completion (password change, bad config...): exit code and output. */
-export async function runZerofs(opts: ZerofsOptions): Promise<{ code: number | null; output: string }> {
+/**
+ * Runs the command to completion (password change, bad config...): exit code and output. With
+ * `timeoutMs`, a command still running then (e.g. serving when it should have refused) is
+ * killed and reported with code null.
+ */
+export async function runZerofs(opts: ZerofsOptions & { timeoutMs?: number }): Promise<{ code: number | null; output: string }> {
   const cacheDir = opts.cacheDir ?? (await mkdtemp(join(tmpdir(), "zerofs-cache-")));
   try {
     const proc = spawn(NODE_BIN, [MAIN, ...(opts.args ?? []), opts.url], { env: zerofsEnv(opts, cacheDir), stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     proc.stdout.on("data", (c: Buffer) => (out += c.toString()));
     proc.stderr.on("data", (c: Buffer) => (out += c.toString()));
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs);
     const code = await new Promise<number | null>((r) => proc.on("exit", (c) => r(c)));
+    clearTimeout(timer);
     return { code, output: out };
   } finally {
     if (!opts.cacheDir) await rm(cacheDir, { recursive: true, force: true });

@@ -1,12 +1,13 @@
 # Sourced first by every guest script (bash, as root, in a chroot of the host's root).
-# Exported by the harness: ZEROFS_PORT (the server on the host, 10.0.2.2 from here), NODE (the
+# Exported by the harness: ZEROFS_PORT and NFS_SERVER (the server on the host: qemu forwards
+# NFS_SERVER:ZEROFS_PORT, and nothing else, to the host's 127.0.0.1:ZEROFS_PORT), NODE (the
 # host's pinned node binary), REPO (the repository on the host, readable through the chroot).
 set -Eeuo pipefail
 export LC_ALL=C
 export HOME=/tmp/home
 mkdir -p "$HOME"
 MNT=${MNT:-/tmp/zerofs}
-NFS_SERVER=10.0.2.2
+NFS_SERVER=${NFS_SERVER:?the harness exports the forwarded server address}
 
 fail() {
   echo "FAIL: $*" >&2

@@ -3,7 +3,7 @@
  * ZeroFS, plus flags. A flag overrides its variable. Every value is validated with zod and a bad
  * one is reported by the name the user wrote (variable or flag) with what was expected.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -22,7 +22,8 @@ export const SETTINGS = {
   cacheDir: { env: "SLATEDB_CACHE_DIR", flag: "cache-dir", help: "directory of the on-disk cache of SST object ranges (required)" },
   cacheSizeGb: { env: "SLATEDB_CACHE_SIZE_GB", flag: "cache-size-gb", help: "byte budget of the on-disk cache in GiB, > 0 (required)" },
   password: { env: "ZEROFS_ENCRYPTION_PASSWORD", help: "encryption password (or use a password file)" },
-  passwordFile: { env: "ZEROFS_ENCRYPTION_PASSWORD_FILE", flag: "password-file", help: "file holding the encryption password, e.g. a mounted Kubernetes Secret" },
+  passwordFile: { env: "ZEROFS_ENCRYPTION_PASSWORD_FILE", flag: "password-file", help: "file holding the encryption password, e.g. a mounted Kubernetes Secret (give it mode 0400/0600: one readable by group or others is warned about)" },
+  strictPasswordFile: { env: "ZEROFS_STRICT_PASSWORD_FILE", flag: "strict-password-file", boolean: true, help: "refuse to start when a password file is readable by group or others, instead of warning (true/false)", default: "false" },
   newPassword: { env: "ZEROFS_NEW_PASSWORD", help: "change the password to this value, then exit" },
   newPasswordFile: { env: "ZEROFS_NEW_PASSWORD_FILE", flag: "new-password-file", help: "file holding the new password (change, then exit)" },
   bucket: { env: "AWS_S3_BUCKET", help: "bucket, when no s3:// URL is given" },
@@ -31,15 +32,18 @@ export const SETTINGS = {
   accessKeyId: { env: "AWS_ACCESS_KEY_ID", help: "S3 access key id" },
   secretAccessKey: { env: "AWS_SECRET_ACCESS_KEY", help: "S3 secret access key" },
   allowHttp: { env: "AWS_ALLOW_HTTP", flag: "allow-http", boolean: true, help: "allow a plain http:// S3 endpoint (true/false)", default: "false" },
-  listen: { env: "ZEROFS_LISTEN", flag: "listen", help: "NFS listen address", default: "127.0.0.1" },
+  listen: { env: "ZEROFS_LISTEN", flag: "listen", help: "NFS listen address; a non-loopback one requires --allow", default: "127.0.0.1" },
   port: { env: "ZEROFS_NFS_PORT", flag: "port", help: "NFS port (NFS, MOUNT and PORTMAP share it)", default: "2049" },
-  httpListen: { env: "ZEROFS_HTTP_LISTEN", flag: "http-listen", help: "address of the /metrics /healthz /readyz endpoint", default: "same as --listen" },
+  httpListen: { env: "ZEROFS_HTTP_LISTEN", flag: "http-listen", help: "address of the /metrics /healthz /readyz endpoint; a non-loopback one requires --http-allow", default: "127.0.0.1" },
   httpPort: { env: "ZEROFS_HTTP_PORT", flag: "http-port", help: "port of that endpoint (0 disables it)", default: "9090" },
-  allowedClients: { env: "ZEROFS_ALLOWED_CLIENTS", flag: "allow", help: "comma-separated client CIDRs allowed to connect", default: "loopback when listening on loopback, else everyone" },
-  squash: { env: "ZEROFS_SQUASH", flag: "squash", help: "none | root | all: map root (or everyone) to the anonymous uid/gid", default: "none" },
+  httpAllowedClients: { env: "ZEROFS_HTTP_ALLOWED_CLIENTS", flag: "http-allow", help: "comma-separated client CIDRs allowed to use the HTTP endpoint; * means everyone", default: "loopback" },
+  allowedClients: { env: "ZEROFS_ALLOWED_CLIENTS", flag: "allow", help: "comma-separated client CIDRs allowed to connect (NFS, MOUNT, PORTMAP), listed by MOUNT EXPORT; * (or 0.0.0.0/0,::/0) exports to everyone", default: "loopback; required when --listen is not loopback" },
+  insecure: { env: "ZEROFS_INSECURE", flag: "insecure", boolean: true, help: "accept MOUNT and NFS calls from source ports >= 1024 (exports(5) insecure: clients that cannot bind a reserved port, NAT) (true/false)", default: "false" },
+  squash: { env: "ZEROFS_SQUASH", flag: "squash", help: "root: uid 0 and gid 0 (also supplementary) become the anonymous ids; all: everyone does; none: ids are taken as sent", default: "root" },
   anonUid: { env: "ZEROFS_ANON_UID", flag: "anon-uid", help: "uid squashed callers become", default: "65534" },
   anonGid: { env: "ZEROFS_ANON_GID", flag: "anon-gid", help: "gid squashed callers become", default: "65534" },
   readOnly: { env: "ZEROFS_READ_ONLY", flag: "read-only", boolean: true, help: "export read-only (true/false)", default: "false" },
+  noCreate: { env: "ZEROFS_NO_CREATE", flag: "no-create", boolean: true, help: "refuse to initialize a new volume: the location must already hold one (exit 1 otherwise) (true/false)", default: "false" },
   capacity: { env: "ZEROFS_CAPACITY_BYTES", flag: "capacity", help: "optional capacity limit in bytes; writes past it get ENOSPC" },
   maxConnections: { env: "ZEROFS_MAX_CONNECTIONS", flag: "max-connections", help: "NFS connections at most; when full the longest-idle one is closed for a new one", default: "220" },
   maxBufferedBytes: { env: "ZEROFS_MAX_BUFFERED_BYTES", flag: "max-buffered-bytes", help: "server-wide budget of buffered request + reply bytes; over it connections stop being read", default: "268435456" },
@@ -78,15 +82,29 @@ export interface Config {
   port: number;
   httpListen: string;
   httpPort: number;
+  /** Client CIDRs of the HTTP endpoint. */
+  httpAllowedClients: string[];
+  /** Client CIDRs of NFS, MOUNT and PORTMAP. */
   allowedClients: string[];
+  /** Accept MOUNT/NFS calls from unreserved source ports (exports(5) `insecure`). */
+  insecure: boolean;
   squash: "none" | "root" | "all";
   anonUid: number;
   anonGid: number;
   readOnly: boolean;
+  /** Refuse to initialize a volume that does not exist yet. */
+  noCreate: boolean;
   capacityBytes: number | undefined;
   /** Connection and buffer limits of the NFS server (see the settings above). */
   limits: ConnectionLimitsConfig;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+  /** Doubtful but accepted settings, to log once the logger exists. */
+  warnings: ConfigWarning[];
+}
+
+export interface ConfigWarning {
+  message: string;
+  details: Record<string, unknown>;
 }
 
 /** A bad configuration value; `problems` name each variable/flag and what was expected. */
@@ -149,6 +167,10 @@ function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
+const LOOPBACK_CIDRS = ["127.0.0.0/8", "::1/128"];
+/** What `*` stands for in a client list: every IPv4 and IPv6 address. */
+const EVERYONE_CIDRS = ["0.0.0.0/0", "::/0"];
+
 /**
  * Reads the configuration from `argv` (without node and script) and `env`.
  * Throws HelpRequested for --help and ConfigError listing every problem found.
@@ -201,12 +223,35 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     if (file.value === undefined) return direct;
     try {
       // Secret files usually end with a newline the user did not mean as part of the password.
-      return readFileSync(file.value, "utf8").replace(/\r?\n$/, "");
+      const text = readFileSync(file.value, "utf8").replace(/\r?\n$/, "");
+      checkSecretFileMode(file.name, file.value);
+      return text;
     } catch (err) {
       problems.push(`${file.name}=${JSON.stringify(file.value)}: cannot read the password file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
       return undefined;
     }
   };
+
+  const strictPasswordFile = get("strictPasswordFile", BOOL, "false") ?? false;
+  const warnings: ConfigWarning[] = [];
+  /**
+   * The password unwraps the data key, and `keys/dek` is an offline guessing target for anyone
+   * who can also read the volume: a password file others can read deserves at least a warning.
+   */
+  function checkSecretFileMode(name: string, path: string): void {
+    const mode = statSync(path).mode & 0o777;
+    if ((mode & 0o044) === 0) return;
+    const octal = `0${mode.toString(8).padStart(3, "0")}`;
+    const fix = "chmod 0400/0600 (Kubernetes Secret volumes: defaultMode: 0400)";
+    if (strictPasswordFile) {
+      problems.push(`${name}=${JSON.stringify(path)} is readable by group or others (mode ${octal}) and ZEROFS_STRICT_PASSWORD_FILE is set: ${fix}`);
+    } else {
+      warnings.push({
+        message: `password file is readable by group or others: ${fix}, or set ZEROFS_STRICT_PASSWORD_FILE=true to refuse such files`,
+        details: { setting: name, path, mode: octal },
+      });
+    }
+  }
 
   // The volume location.
   let url: string | undefined;
@@ -235,18 +280,43 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push(`AWS_ENDPOINT_URL=${JSON.stringify(endpoint)} is plain http: set AWS_ALLOW_HTTP=true to allow it`);
   }
   const listen = get("listen", HOST, "127.0.0.1") ?? "127.0.0.1";
-  const allowedRaw = raw("allowedClients").value;
-  let allowedClients: string[];
-  if (allowedRaw !== undefined) {
-    allowedClients = allowedRaw.split(",").map((c) => c.trim()).filter(Boolean);
-    for (const c of allowedClients) {
-      const p = cidrProblem(c);
-      if (p) problems.push(`${raw("allowedClients").name}: ${p}`);
+  const httpListen = get("httpListen", HOST, "127.0.0.1") ?? "127.0.0.1";
+  const httpPort = get("httpPort", PORT, "9090") ?? 9090;
+  /**
+   * A client list: given CIDRs (`*` = everyone), else loopback. Listening on a non-loopback
+   * address without a list would export to the world by accident (exports(5): nothing is
+   * exported to everyone unless asked for), so that is a configuration error.
+   */
+  const clientList = (key: "allowedClients" | "httpAllowedClients", address: string, addressKey: "listen" | "httpListen"): string[] => {
+    const { value, name } = raw(key);
+    if (value === undefined) {
+      if (!isLoopback(address)) {
+        const s: Setting = SETTINGS[key];
+        const a = raw(addressKey);
+        problems.push(
+          `${a.name}=${JSON.stringify(address)} is not a loopback address, so ${s.env} (--${s.flag}) is required: ` +
+            `the client CIDRs to admit (e.g. 10.0.0.0/8), or "*" (the same as 0.0.0.0/0,::/0) to admit everyone`,
+        );
+      }
+      return [...LOOPBACK_CIDRS];
     }
-    if (allowedClients.length === 0) problems.push(`${raw("allowedClients").name} is empty: expected at least one CIDR`);
-  } else {
-    allowedClients = isLoopback(listen) ? ["127.0.0.0/8", "::1/128"] : ["0.0.0.0/0", "::/0"];
-  }
+    const list = value.split(",").map((c) => c.trim()).filter(Boolean);
+    if (list.length === 0) problems.push(`${name} is empty: expected at least one CIDR, or "*" for everyone`);
+    const out: string[] = [];
+    for (const c of list) {
+      if (c === "*") {
+        out.push(...EVERYONE_CIDRS);
+        continue;
+      }
+      const p = cidrProblem(c);
+      if (p) problems.push(`${name}: ${p}`);
+      out.push(c);
+    }
+    return [...new Set(out)];
+  };
+  const allowedClients = clientList("allowedClients", listen, "listen");
+  // A disabled endpoint (port 0) listens nowhere, so its address needs no client list.
+  const httpAllowedClients = httpPort === 0 ? [...LOOPBACK_CIDRS] : clientList("httpAllowedClients", httpListen, "httpListen");
   const capacity = get("capacity", z.coerce.number({ error: "expected a number of bytes" }).int("expected whole bytes").positive("expected a capacity > 0"));
 
   const config = {
@@ -264,13 +334,16 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     },
     listen,
     port: get("port", PORT, "2049") ?? 2049,
-    httpListen: get("httpListen", HOST) ?? listen,
-    httpPort: get("httpPort", PORT, "9090") ?? 9090,
+    httpListen,
+    httpPort,
+    httpAllowedClients,
     allowedClients,
-    squash: get("squash", z.enum(["none", "root", "all"], { error: "expected none, root or all" }), "none") ?? "none",
+    insecure: get("insecure", BOOL, "false") ?? false,
+    squash: get("squash", z.enum(["none", "root", "all"], { error: "expected none, root or all" }), "root") ?? "root",
     anonUid: get("anonUid", ID, "65534") ?? 65534,
     anonGid: get("anonGid", ID, "65534") ?? 65534,
     readOnly: get("readOnly", BOOL, "false") ?? false,
+    noCreate: get("noCreate", BOOL, "false") ?? false,
     capacityBytes: capacity,
     limits: {
       maxConnections: get("maxConnections", COUNT, "220") ?? 220,
@@ -280,6 +353,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       stallTimeoutMs: Math.round((get("stallTimeout", SECONDS, "60") ?? 60) * 1000),
     },
     logLevel: get("logLevel", z.enum(["trace", "debug", "info", "warn", "error", "fatal"], { error: "expected trace, debug, info, warn, error or fatal" }), "info") ?? "info",
+    warnings,
   } satisfies Config;
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -58,6 +58,24 @@ export interface KeyringOptions {
   /** KDF cost for newly written key objects (first open, password change). Default and floor:
    * MIN_ARGON2_PARAMS. Existing key objects keep the params they were written with. */
   argon2?: Partial<Argon2Params>;
+  /**
+   * Whether a store without a key object may become a new volume (default true). False makes
+   * openKeyring throw VolumeNotFoundError instead, so that a mistyped location cannot silently
+   * start an empty volume.
+   */
+  create?: boolean;
+  /** Called once this process has created a new volume's key object (to say so in the log). */
+  onCreate?: (store: string) => void;
+}
+
+/** There is no volume in the store (no key object) and creating one was not allowed. Nothing was written. */
+export class VolumeNotFoundError extends Error {
+  readonly store: string;
+  constructor(store: string) {
+    super(`no volume in ${store} (no ${DEK_OBJECT_KEY} object) and creating one is not allowed (ZEROFS_NO_CREATE): check the volume location; nothing was written`);
+    this.name = "VolumeNotFoundError";
+    this.store = store;
+  }
 }
 
 /** The password does not unwrap the volume's key. Nothing was written. */
@@ -282,11 +300,13 @@ export async function openKeyring(store: ObjectStore, password: string, opts?: K
   const newParams = resolveParams(opts);
   const existing = await readKeyObject(store);
   if (existing) return unwrapOrThrow(store, existing.ko, pw);
+  if (opts?.create === false) throw new VolumeNotFoundError(store.description);
 
   const dek = randomBytes(DEK_BYTES);
   const body = await wrapDek(dek, pw, newParams);
   try {
     await store.putIfAbsent(DEK_OBJECT_KEY, body);
+    opts?.onCreate?.(store.description);
     return new DekKeyring(dek, newParams);
   } catch (err) {
     dek.fill(0);

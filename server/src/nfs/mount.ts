@@ -1,6 +1,9 @@
 /**
  * MOUNT version 3 (RFC 1813 appendix I, program 100005). One export; the handlers only map
  * between the wire and a tiny interface, the file system supplies the root handle.
+ *
+ * Mount paths below the export are directory names, which are secret at rest (encrypted in the
+ * volume): they are logged at debug level only, and DUMP shows a client only its own mounts.
  */
 import type { Logger } from "pino";
 import { AuthFlavor } from "./rpc.ts";
@@ -41,7 +44,7 @@ export interface MountExport {
 }
 
 export interface MountOptions {
-  /** Shown by EXPORT as the export's groups (e.g. allowed client networks); empty means everyone. */
+  /** Shown by EXPORT as the export's groups: the allowed client networks (CIDRs). */
   groups?: readonly string[];
   /** Bound on remembered (client, path) pairs reported by DUMP. */
   maxMountEntries?: number;
@@ -68,6 +71,9 @@ export function mountProgram(exp: MountExport, opts: MountOptions = {}): RpcProg
   /** key "host\0path" → entry; insertion order gives oldest-first eviction. */
   const mounts = new Map<string, { host: string; path: string }>();
 
+  /** The mount path as a log field, only when debug logging is on (names are secret at rest). */
+  const secretPath = (path: string): { path?: string } => (opts.logger?.isLevelEnabled("debug") === true ? { path } : {});
+
   const readPath = (args: XdrReader): Buffer => args.opaque(MNT_PATH_DECODE_MAX, "dirpath");
 
   const mnt = async (ctx: RpcCallContext, args: XdrReader): Promise<RpcBody> => {
@@ -77,7 +83,7 @@ export function mountProgram(exp: MountExport, opts: MountOptions = {}): RpcProg
     const path = normalizeMountPath(raw.toString("utf8"));
     const below = exportPath === "/" ? path.slice(1) : path.startsWith(`${exportPath}/`) ? path.slice(exportPath.length + 1) : undefined;
     if (path !== exportPath && (below === undefined || !exp.subdirHandle)) {
-      opts.logger?.info({ peer: ctx.creds.remoteAddress, path }, "MOUNT: unknown export path");
+      opts.logger?.info({ peer: ctx.creds.remoteAddress, ...secretPath(path) }, "MOUNT: unknown export path");
       return w.uint32(MountStat.MNT3ERR_NOENT).chunks();
     }
     let fh: Buffer;
@@ -86,7 +92,7 @@ export function mountProgram(exp: MountExport, opts: MountOptions = {}): RpcProg
       else {
         const sub = await exp.subdirHandle!(below!.split("/"));
         if (!sub) {
-          opts.logger?.info({ peer: ctx.creds.remoteAddress, path }, "MOUNT: no such directory below the export");
+          opts.logger?.info({ peer: ctx.creds.remoteAddress, ...secretPath(path) }, "MOUNT: no such directory below the export");
           return w.uint32(MountStat.MNT3ERR_NOENT).chunks();
         }
         fh = sub;
@@ -103,16 +109,17 @@ export function mountProgram(exp: MountExport, opts: MountOptions = {}): RpcProg
       if (oldest.done === true) break;
       mounts.delete(oldest.value);
     }
-    opts.logger?.info({ peer: ctx.creds.remoteAddress, path }, "MOUNT: mounted");
+    opts.logger?.info({ peer: ctx.creds.remoteAddress, subdirectory: path !== exportPath, ...secretPath(path) }, "MOUNT: mounted");
     // fhandle3 then auth_flavors<>: AUTH_SYS first, since clients take the first they support.
     w.uint32(MountStat.MNT3_OK).opaque(fh, FHSIZE3);
     return w.array([AuthFlavor.AUTH_SYS, AuthFlavor.AUTH_NONE], (x, f) => x.uint32(f)).chunks();
   };
 
-  const dump = (): RpcBody => {
-    // mountlist: (TRUE, hostname, directory)* FALSE
+  const dump = (ctx: RpcCallContext): RpcBody => {
+    // mountlist: (TRUE, hostname, directory)* FALSE. Only the caller's own entries: other
+    // clients' subdirectory paths would reveal names that are encrypted at rest.
     const w = new XdrWriter(256);
-    for (const m of mounts.values()) w.bool(true).string(mountName(m.host)).string(m.path);
+    for (const m of mounts.values()) if (m.host === ctx.creds.remoteAddress) w.bool(true).string(mountName(m.host)).string(m.path);
     return w.bool(false).chunks();
   };
 
@@ -144,5 +151,5 @@ export function mountProgram(exp: MountExport, opts: MountOptions = {}): RpcProg
     [MountProc.UMNTALL, umntall],
     [MountProc.EXPORT, exportList],
   ]);
-  return { prog: MOUNT_PROGRAM, name: "mount", versions: { [MOUNT_VERSION]: { procs } } };
+  return { prog: MOUNT_PROGRAM, name: "mount", versions: { [MOUNT_VERSION]: { procs } }, reservedPort: true };
 }

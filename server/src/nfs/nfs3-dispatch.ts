@@ -113,5 +113,6 @@ export function nfs3Program(handler: Nfs3Handler, opts: Nfs3ProgramOptions = {})
     versions: { [NFS_V3]: { procs } },
     authFlavors: opts.authFlavors ?? [AuthFlavor.AUTH_SYS, AuthFlavor.AUTH_NONE],
     replySizeHint,
+    reservedPort: true,
   };
 }

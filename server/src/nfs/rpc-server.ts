@@ -37,6 +37,7 @@ import {
   type RpcCredentials,
 } from "./rpc.ts";
 import { XdrError, XdrReader } from "./xdr.ts";
+import { sourcePortRefused } from "./source-port.ts";
 
 export interface RpcCallContext {
   xid: number;
@@ -74,6 +75,8 @@ export interface RpcProgram {
    * DEFAULT_REPLY_HINT). `args` is positioned at the arguments; throwing means "use the default".
    */
   replySizeHint?: (vers: number, proc: number, args: XdrReader) => number;
+  /** Calls other than NULL need a reserved source port unless the server is `insecure` (source-port.ts). */
+  reservedPort?: boolean;
 }
 
 /** Reply estimate of calls whose program gives none: enough for any small NFS/MOUNT reply. */
@@ -145,6 +148,8 @@ export interface RpcServerOptions {
   stallTimeoutMs?: number;
   /** Export policy, checked on connect; false closes the connection immediately. */
   allowClient?: (remoteAddress: string) => boolean;
+  /** Accept calls from unreserved source ports to programs that want reserved ones (default false). */
+  insecure?: boolean;
   hooks?: RpcServerHooks;
 }
 
@@ -174,11 +179,14 @@ interface RegisteredProgram {
 
 export class RpcServer {
   private readonly log: Logger;
-  private readonly opts: Required<Omit<RpcServerOptions, "logger" | "hooks" | "allowClient">>;
+  private readonly opts: Required<Omit<RpcServerOptions, "logger" | "hooks" | "allowClient" | "insecure">>;
   readonly budget: BufferBudget;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly limitLogState = new Map<string, { last: number; suppressed: number }>();
   private readonly allowClient: (remoteAddress: string) => boolean;
+  private readonly insecure: boolean;
+  /** Connections already told (in the log) that their source port is refused. */
+  private readonly portRefusalLogged = new WeakSet<RpcConnection>();
   private readonly hooks: RpcServerHooks;
   private readonly programs = new Map<number, RegisteredProgram>();
   private readonly connections = new Set<RpcConnection>();
@@ -206,6 +214,7 @@ export class RpcServer {
     }
     this.budget = new BufferBudget(this.opts.maxBufferedBytes);
     this.allowClient = options.allowClient ?? (() => true);
+    this.insecure = options.insecure ?? false;
     this.hooks = options.hooks ?? {};
     this.server = createServer({ noDelay: true, keepAlive: true }, (socket) => this.onConnection(socket));
     this.server.on("error", (err) => this.log.error({ err }, "RPC listener error"));
@@ -429,6 +438,11 @@ export class RpcServer {
       done("auth_error");
       return [buildAuthErrorReply(xid, AuthStat.AUTH_TOOWEAK)];
     }
+    if (sourcePortRefused(reg.program.reservedPort === true, proc, conn.remotePort, this.insecure)) {
+      this.logPortRefusal(conn, reg.program.name);
+      done("auth_error");
+      return [buildAuthErrorReply(xid, AuthStat.AUTH_TOOWEAK)];
+    }
 
     const ctx: RpcCallContext = { xid, prog, vers, proc, creds: auth.creds, rawCred: header.cred, connectionId: conn.id };
     try {
@@ -448,6 +462,13 @@ export class RpcServer {
       conn.log.error({ ...where, err }, "RPC handler failed; replying SYSTEM_ERR");
       return accepted(AcceptStat.SYSTEM_ERR);
     }
+  }
+
+  /** Once per connection: the operator needs to know why a client's calls are refused. */
+  private logPortRefusal(conn: RpcConnection, program: string): void {
+    if (this.portRefusalLogged.has(conn)) return;
+    this.portRefusalLogged.add(conn);
+    conn.log.warn({ program, remotePort: conn.remotePort }, "refusing calls from an unreserved source port (>= 1024): the client is not root or is behind NAT; set ZEROFS_INSECURE=true to accept it");
   }
 
   private async waitIdle(timeoutMs: number): Promise<boolean> {

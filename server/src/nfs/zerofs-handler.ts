@@ -70,15 +70,12 @@ import {
   type WriteArgs,
   type WriteResult,
 } from "./nfs3-types.ts";
+import { DEFAULT_IDENTITY_POLICY, squashIdentity, type IdentityPolicy } from "./identity.ts";
 
-export interface IdentityPolicy {
-  /** root: uid 0 becomes the anonymous user; all: everyone does. */
-  squash: "none" | "root" | "all";
-  anonUid: number;
-  anonGid: number;
-}
+export type { IdentityPolicy } from "./identity.ts";
 
 export interface ZeroFsHandlerOptions {
+  /** Default: root squash to 65534 (exports(5)). */
   identity?: IdentityPolicy;
   /** A read-only export: ACCESS never grants MODIFY, EXTEND or DELETE. */
   readOnly?: boolean;
@@ -90,7 +87,6 @@ export interface ZeroFsHandlerOptions {
 
 /** READDIR(PLUS) reply bytes outside the entries: status, dir post_op_attr, verifier, eof. */
 const READDIR_REPLY_OVERHEAD = 4 + 4 + 84 + 8 + 4 + 4;
-const AUTH_NONE = 0;
 /** ACCESS3 bits that mean changing something (RFC 1813 §3.3.4). */
 const ACCESS_WRITE_BITS = Access3.MODIFY | Access3.EXTEND | Access3.DELETE;
 /** Largest READDIR(PLUS) reply we build, whatever count the client asks for: rtmax (like knfsd). */
@@ -110,7 +106,7 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
     this.fs = fs;
     // fsid must be stable across restarts and differ between volumes: take it from the volume id.
     this.fsid = fs.volumeId.readBigUInt64BE(0);
-    this.identity = opts.identity ?? { squash: "none", anonUid: 65534, anonGid: 65534 };
+    this.identity = opts.identity ?? DEFAULT_IDENTITY_POLICY;
     this.log = opts.logger;
     this.opts = opts;
   }
@@ -118,11 +114,7 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
   // ---------------------------------------------------------------- conversions
 
   private cred(c: Nfs3Credentials): Cred {
-    const { squash, anonUid, anonGid } = this.identity;
-    if (c.flavor === AUTH_NONE || squash === "all" || (squash === "root" && c.uid === 0)) {
-      return { uid: anonUid, gid: anonGid, gids: [] };
-    }
-    return { uid: c.uid, gid: c.gid, gids: c.gids };
+    return squashIdentity(c, this.identity);
   }
 
   fattr(a: Attrs): Fattr3 {

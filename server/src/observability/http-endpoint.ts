@@ -9,8 +9,18 @@ export interface HealthSource {
   ready(): { ok: boolean; reason?: string };
 }
 
-/** `/metrics` (Prometheus text format), `/healthz` and `/readyz` on one small HTTP server. */
-export async function startHttpEndpoint(host: string, port: number, registry: Registry, health: HealthSource, log: Logger): Promise<Server> {
+/**
+ * `/metrics` (Prometheus text format), `/healthz` and `/readyz` on one small HTTP server.
+ * Connections from addresses `allowClient` refuses are closed before anything is read.
+ */
+export async function startHttpEndpoint(
+  host: string,
+  port: number,
+  registry: Registry,
+  health: HealthSource,
+  log: Logger,
+  allowClient: (remoteAddress: string) => boolean = () => true,
+): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -33,6 +43,12 @@ export async function startHttpEndpoint(host: string, port: number, registry: Re
       return;
     }
     res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics, /healthz or /readyz\n");
+  });
+  server.on("connection", (socket) => {
+    const peer = socket.remoteAddress ?? "";
+    if (peer !== "" && allowClient(peer)) return;
+    log.debug({ peer }, "HTTP connection refused by ZEROFS_HTTP_ALLOWED_CLIENTS");
+    socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

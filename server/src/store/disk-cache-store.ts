@@ -40,6 +40,7 @@ import { unlinkSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LRUCache } from "lru-cache";
+import { DIR_MODE, FILE_MODE } from "./file-modes.ts";
 import { assertValidRange } from "./keys.ts";
 import type { ByteRange, ObjectMeta, ObjectStore, PutResult } from "./object-store.ts";
 
@@ -355,10 +356,10 @@ export class DiskCacheStore implements ObjectStore {
     try {
       const shard = part.hash.slice(0, 2);
       if (!this.#shardsMade.has(shard)) {
-        await mkdir(join(this.#dir, shard), { recursive: true });
+        await mkdir(join(this.#dir, shard), { recursive: true, mode: DIR_MODE });
         this.#shardsMade.add(shard);
       }
-      const fh = await open(tmp, "wx");
+      const fh = await open(tmp, "wx", FILE_MODE);
       try {
         await fh.writeFile(data);
         await fh.datasync();
@@ -451,7 +452,7 @@ export class DiskCacheStore implements ObjectStore {
 
   async #loadExisting(): Promise<void> {
     try {
-      await mkdir(this.#dir, { recursive: true });
+      await mkdir(this.#dir, { recursive: true, mode: DIR_MODE });
       const layoutPath = join(this.#dir, LAYOUT_FILE);
       let layoutOk = false;
       try {
@@ -461,7 +462,7 @@ export class DiskCacheStore implements ObjectStore {
         if (errCode(err) !== "ENOENT" && !(err instanceof SyntaxError)) throw err;
       }
       const found = await this.#scan(!layoutOk);
-      if (!layoutOk) await writeFile(layoutPath, JSON.stringify({ version: LAYOUT_VERSION, partSize: this.#partSize }) + "\n");
+      if (!layoutOk) await writeFile(layoutPath, JSON.stringify({ version: LAYOUT_VERSION, partSize: this.#partSize }) + "\n", { mode: FILE_MODE });
       this.#register(found);
     } catch (err) {
       // Unusable directory: run with an empty cache; part writes will fail and be counted.

@@ -11,6 +11,7 @@ import { link, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { DIR_MODE, FILE_MODE } from "./file-modes.ts";
 
 interface Holder {
   host: string;
@@ -122,12 +123,12 @@ export class KeyLocks {
     const me = await self();
     const staging = `${lockPath}.${NONCE}-${++this.#counter}.new`;
     try {
-      this.#dirReady ??= mkdir(this.#dir, { recursive: true }).catch((err: unknown) => {
+      this.#dirReady ??= mkdir(this.#dir, { recursive: true, mode: DIR_MODE }).catch((err: unknown) => {
         this.#dirReady = undefined;
         throw err;
       });
       await this.#dirReady;
-      await writeFile(staging, JSON.stringify(me), { flag: "wx" });
+      await writeFile(staging, JSON.stringify(me), { flag: "wx", mode: FILE_MODE });
     } catch (err) {
       throw mkError(`cannot create lock file ${staging}: ${(err as Error).message}`);
     }
@@ -167,7 +168,7 @@ export class KeyLocks {
     // successor has just taken: while we hold it, the stale content can only be replaced by us.
     const breakPath = `${lockPath}.break`;
     try {
-      await writeFile(breakPath, NONCE, { flag: "wx" });
+      await writeFile(breakPath, NONCE, { flag: "wx", mode: FILE_MODE });
     } catch {
       const st = await stat(breakPath).catch(() => null);
       if (st && Date.now() - st.mtimeMs > BREAK_LOCK_STALE_MS) await unlink(breakPath).catch(() => undefined);

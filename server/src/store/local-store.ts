@@ -9,6 +9,7 @@ import { link, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promis
 import { dirname, join, resolve, sep } from "node:path";
 import { inspect } from "node:util";
 import { ObjectNotFoundError, ObjectStoreError, PreconditionFailedError, type StoreOp } from "./errors.ts";
+import { DIR_MODE, FILE_MODE } from "./file-modes.ts";
 import { KeyLocks } from "./local-lock.ts";
 import { RESERVED_TOP_LEVEL, assertValidKey, assertValidPrefix, assertValidRange, compareKeys } from "./keys.ts";
 import type { ByteRange, ObjectMeta, ObjectStore, PutResult } from "./object-store.ts";
@@ -213,7 +214,7 @@ export class LocalStore implements ObjectStore {
   }
 
   async #ensureDirs(): Promise<void> {
-    this.#dirsReady ??= mkdir(this.#tmpDir, { recursive: true }).then(
+    this.#dirsReady ??= mkdir(this.#tmpDir, { recursive: true, mode: DIR_MODE }).then(
       () => undefined,
       (err: unknown) => {
         this.#dirsReady = undefined;
@@ -231,7 +232,7 @@ export class LocalStore implements ObjectStore {
     }
     const path = join(this.#tmpDir, `${process.pid}-${++this.#tmpCounter}-${randomBytes(6).toString("hex")}.tmp`);
     try {
-      const fh = await open(path, "wx", 0o644);
+      const fh = await open(path, "wx", FILE_MODE);
       try {
         await fh.writeFile(body);
         const t = uniqueStampSeconds();
@@ -249,7 +250,7 @@ export class LocalStore implements ObjectStore {
 
   async #mkdirFor(op: StoreOp, key: string, path: string): Promise<void> {
     try {
-      await mkdir(dirname(path), { recursive: true });
+      await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
     } catch (err) {
       const why = errCode(err) === "EEXIST" || errCode(err) === "ENOTDIR" ? "a parent folder of the key is an object" : "creating parent folder";
       throw this.#error(op, key, err, why);

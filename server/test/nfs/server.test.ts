@@ -7,11 +7,11 @@ import { MOUNT_PROGRAM, MountProc, MountStat } from "../../src/nfs/mount.ts";
 import { createNfsServer } from "../../src/nfs/nfs-server.ts";
 import { CreateMode, NFS_PROGRAM, Nfs3Proc as P, Nfs3Status, TimeHow, type CreateArgs, type Nfs3Handler } from "../../src/nfs/nfs3-types.ts";
 import { IPPROTO_TCP, IPPROTO_UDP, PMAP_PROGRAM, PmapProc } from "../../src/nfs/portmap.ts";
-import { AcceptStat } from "../../src/nfs/rpc.ts";
+import { AcceptStat, AuthStat, RejectStat } from "../../src/nfs/rpc.ts";
 import type { RpcCallEvent, RpcServer } from "../../src/nfs/rpc-server.ts";
 import { XdrWriter } from "../../src/nfs/xdr.ts";
 import { decodeResult, encodeArgs } from "../../../test/support/nfs/nfs3-client-codec.ts";
-import { AUTH_NONE, RpcClient, authSys, encodeCall, frame, successBody } from "../../../test/support/nfs/rpc-client.ts";
+import { AUTH_NONE, RpcClient, authSys, connectFromReservedPort, encodeCall, frame, successBody } from "../../../test/support/nfs/rpc-client.ts";
 import { ROOT_FH, fattr, stubHandler } from "./stub-handler.ts";
 
 const HOST = "127.0.0.1";
@@ -26,6 +26,8 @@ interface Harness {
 
 interface Extra {
   allowClient?: (a: string) => boolean;
+  /** Default true here: these tests' client uses unreserved source ports (see the `secure` tests). */
+  insecure?: boolean;
   maxInFlightPerConnection?: number;
   maxInFlightBytesPerConnection?: number;
   maxPendingWriteBytes?: number;
@@ -39,6 +41,7 @@ async function startServer(handler: Nfs3Handler, extra: Extra = {}): Promise<Har
     mount: { exportPath: "/", rootHandle: () => ROOT_FH },
     mountOptions: { groups: ["10.0.0.0/8", "*.example"] },
     drc,
+    insecure: true,
     ...extra,
     hooks: {
       onCall: (ev) => h.calls.push(ev),
@@ -500,4 +503,63 @@ test("graceful close gives up after its timeout", async () => {
   await h.server.close(100);
   assert.ok(Date.now() - t0 < 2000);
   assert.ok((await reply) instanceof Error);
+});
+
+test("secure by default: MOUNT and NFS calls from an unreserved source port get AUTH_TOOWEAK, NULL and PORTMAP are answered", async () => {
+  const h = await startServer(stubHandler(), { insecure: false });
+  const c = await RpcClient.connect(h.server.port, HOST);
+  try {
+    assert.ok(c.socket.localPort! >= 1024, "an ordinary client port");
+    const tooWeak = (r: Awaited<ReturnType<RpcClient["call"]>>, what: string): void =>
+      assert.deepEqual(r.kind === "denied" ? [r.rejectStat, r.authStat] : r.kind, [RejectStat.AUTH_ERROR, AuthStat.AUTH_TOOWEAK], what);
+    const root = authSys({ uid: 0, gid: 0 });
+    tooWeak(await c.call(MOUNT_PROGRAM, 3, MountProc.MNT, path("/"), { cred: root }), "MNT");
+    tooWeak(await c.call(MOUNT_PROGRAM, 3, MountProc.DUMP), "DUMP");
+    tooWeak(await c.call(NFS_PROGRAM, 3, P.GETATTR, encodeArgs(P.GETATTR, { object: ROOT_FH }), { cred: root }), "GETATTR");
+    tooWeak(await c.call(NFS_PROGRAM, 3, P.CREATE, encodeArgs(P.CREATE, createArgs("x")), { cred: root }), "CREATE");
+    successBody(await c.call(NFS_PROGRAM, 3, P.NULL));
+    successBody(await c.call(MOUNT_PROGRAM, 3, MountProc.NULL));
+    successBody(await c.call(PMAP_PROGRAM, 2, PmapProc.GETPORT, mapping(NFS_PROGRAM, 3, IPPROTO_TCP)));
+    assert.equal(h.calls.filter((e) => e.outcome === "auth_error").length, 4);
+  } finally {
+    c.destroy();
+    await h.server.close();
+  }
+});
+
+test("secure by default: a reserved source port (< 1024) is served", async () => {
+  const h = await startServer(stubHandler(), { insecure: false });
+  const c = await connectFromReservedPort(h.server.port, HOST);
+  try {
+    assert.ok(c.socket.localPort! < 1024, `bound to reserved port ${c.socket.localPort}`);
+    const m = successBody(await c.call(MOUNT_PROGRAM, 3, MountProc.MNT, path("/"), { cred: authSys({ uid: 0, gid: 0 }) }));
+    assert.equal(m.uint32(), MountStat.MNT3_OK);
+    const r = await c.call(NFS_PROGRAM, 3, P.GETATTR, encodeArgs(P.GETATTR, { object: ROOT_FH }), { cred: authSys({ uid: 0, gid: 0 }) });
+    assert.equal(decodeResult(P.GETATTR, successBody(r)).status, Nfs3Status.NFS3_OK);
+  } finally {
+    c.destroy();
+    await h.server.close();
+  }
+});
+
+test("mount: DUMP shows a client only its own mounts (other clients' paths are secret names)", async () => {
+  const h = await startServer(stubHandler());
+  const other = await RpcClient.connect(h.server.port, HOST, { address: "127.0.0.2" });
+  const me = await RpcClient.connect(h.server.port, HOST);
+  try {
+    assert.equal(successBody(await other.call(MOUNT_PROGRAM, 3, MountProc.MNT, path("/"))).uint32(), MountStat.MNT3_OK);
+    assert.equal(successBody(await me.call(MOUNT_PROGRAM, 3, MountProc.MNT, path("/"))).uint32(), MountStat.MNT3_OK);
+    const dump = async (c: RpcClient): Promise<string[]> => {
+      const d = successBody(await c.call(MOUNT_PROGRAM, 3, MountProc.DUMP));
+      const out: string[] = [];
+      while (d.bool()) out.push(`${d.string(255)} ${d.string(1024)}`);
+      return out;
+    };
+    assert.deepEqual(await dump(me), [`${HOST} /`]);
+    assert.deepEqual(await dump(other), ["127.0.0.2 /"]);
+  } finally {
+    other.destroy();
+    me.destroy();
+    await h.server.close();
+  }
 });

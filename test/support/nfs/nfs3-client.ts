@@ -37,6 +37,11 @@ export class Nfs3Client {
     return new Nfs3Client(await RpcClient.connect(port, host), authSys(identity));
   }
 
+  /** A client on an existing RPC connection (e.g. one from a reserved source port). */
+  static over(rpc: RpcClient, identity: { uid: number; gid: number; gids?: number[] } = { uid: 0, gid: 0 }): Nfs3Client {
+    return new Nfs3Client(rpc, authSys(identity));
+  }
+
   /** MOUNT MNT: the root file handle of `path`. */
   async mount(path = "/"): Promise<Buffer> {
     const w = new XdrWriter();

@@ -94,9 +94,10 @@ export class RpcClient {
     });
   }
 
-  static connect(port: number, host = "127.0.0.1"): Promise<RpcClient> {
+  /** `local`: the client's own address and port (e.g. a reserved port, as root). */
+  static connect(port: number, host = "127.0.0.1", local: { address?: string; port?: number } = {}): Promise<RpcClient> {
     return new Promise((resolve, reject) => {
-      const s = connect({ port, host }, () => {
+      const s = connect({ port, host, ...(local.address !== undefined ? { localAddress: local.address } : {}), ...(local.port !== undefined ? { localPort: local.port } : {}) }, () => {
         s.off("error", reject);
         resolve(new RpcClient(s));
       });
@@ -147,6 +148,23 @@ export class RpcClient {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/**
+ * Connects from a reserved source port (< 1024, root only), trying ports downwards from 1023
+ * until one is free (a port still in TIME_WAIT towards the same server is refused).
+ */
+export async function connectFromReservedPort(port: number, host = "127.0.0.1", address?: string): Promise<RpcClient> {
+  let last: unknown;
+  for (let local = 1023; local >= 600; local--) {
+    try {
+      return await RpcClient.connect(port, host, { port: local, ...(address !== undefined ? { address } : {}) });
+    } catch (err) {
+      last = err;
+      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" && (err as NodeJS.ErrnoException).code !== "EADDRNOTAVAIL") throw err;
+    }
+  }
+  throw new Error("no free reserved source port in 600..1023", { cause: last });
 }
 
 /** Asserts an accepted SUCCESS reply and returns the result reader. */
