@@ -34,6 +34,8 @@ async function main(): Promise<void> {
     deletionPollMs: cfg.deletionPollMs,
     shutdownTimeoutMs: cfg.shutdownTimeoutMs,
     jobBackoffLimit: cfg.jobBackoffLimit,
+    network: cfg.network,
+    policy: cfg.policy,
     leaderElection: cfg.leaderElect
       ? {
           namespace: cfg.leaseNamespace,
