@@ -219,27 +219,40 @@ export class Reconciler {
     if (spec.persistentVolume.create && clusterIP) {
       const pvName = persistentVolumeName(v);
       const ip = clusterIP;
-      await attempt("PersistentVolume", async () => {
-        const live = this.d.caches.pvs.get(undefined, pvName);
-        if (live?.spec.nfs && live.spec.nfs.server !== ip) {
-          throw new Error(
-            `PersistentVolume ${pvName} points at ${live.spec.nfs.server} but Service ${ns}/${serverName(v)} now has ClusterIP ${ip}; a PV's NFS server cannot change: delete the PV (and its claim) once no pod uses it and the operator recreates it`,
-          );
-        }
-        const r = await ensureApplied(this.d.client, buildPersistentVolume(v, spec, ip), live, this.d.caches.pvs, v);
-        if (r.created) await this.d.events.emit(v, "Normal", "PersistentVolumeCreated", `created PersistentVolume ${pvName} for ${ip}:/`);
-        pvObs = { name: pvName, phase: r.obj.status?.phase };
-      });
-      if (spec.persistentVolume.claim.create) {
-        const c = consumerClaim(v, spec);
+      // The PV is pre-bound (claimRef) to the consumers' claim by name: if someone else's claim
+      // already has that name, the PV would hand them the volume. Check the claim first and
+      // provision neither while the name is taken.
+      const c = spec.persistentVolume.claim.create ? consumerClaim(v, spec) : undefined;
+      let claimLive: PersistentVolumeClaim | undefined;
+      let claimFree = true;
+      if (c) {
         await attempt("PersistentVolumeClaim", async () => {
-          const live = this.d.caches.pvcs.get(c.namespace, c.name) ?? (await this.d.client.get<PersistentVolumeClaim>(R.pvcs, c.namespace, c.name));
-          const foreign = live && foreignReason(live, v, `PersistentVolumeClaim ${c.namespace}/${c.name}`);
+          claimFree = false;
+          claimLive = this.d.caches.pvcs.get(c.namespace, c.name) ?? (await this.d.client.get<PersistentVolumeClaim>(R.pvcs, c.namespace, c.name));
+          const foreign = claimLive && foreignReason(claimLive, v, `PersistentVolumeClaim ${c.namespace}/${c.name}`);
           if (foreign) throw new NotOwnedError(foreign);
-          if (live && live.spec.volumeName && live.spec.volumeName !== pvName) {
-            throw new Error(`PersistentVolumeClaim ${c.namespace}/${c.name} already exists and is bound to ${live.spec.volumeName}, not ${pvName}; choose another spec.persistentVolume.claim.name`);
+          if (claimLive?.spec.volumeName && claimLive.spec.volumeName !== pvName) {
+            throw new Error(`PersistentVolumeClaim ${c.namespace}/${c.name} already exists and is bound to ${claimLive.spec.volumeName}, not ${pvName}; choose another spec.persistentVolume.claim.name`);
           }
-          const r = await ensureApplied(this.d.client, buildConsumerClaim(v, spec, live?.spec.resources?.requests?.storage), live, this.d.caches.pvcs, v);
+          claimFree = true;
+        });
+      }
+      if (claimFree) {
+        await attempt("PersistentVolume", async () => {
+          const live = this.d.caches.pvs.get(undefined, pvName);
+          if (live?.spec.nfs && live.spec.nfs.server !== ip) {
+            throw new Error(
+              `PersistentVolume ${pvName} points at ${live.spec.nfs.server} but Service ${ns}/${serverName(v)} now has ClusterIP ${ip}; a PV's NFS server cannot change: delete the PV (and its claim) once no pod uses it and the operator recreates it`,
+            );
+          }
+          const r = await ensureApplied(this.d.client, buildPersistentVolume(v, spec, ip), live, this.d.caches.pvs, v);
+          if (r.created) await this.d.events.emit(v, "Normal", "PersistentVolumeCreated", `created PersistentVolume ${pvName} for ${ip}:/`);
+          pvObs = { name: pvName, phase: r.obj.status?.phase };
+        });
+      }
+      if (c && claimFree) {
+        await attempt("PersistentVolumeClaim", async () => {
+          const r = await ensureApplied(this.d.client, buildConsumerClaim(v, spec, claimLive?.spec.resources?.requests?.storage), claimLive, this.d.caches.pvcs, v);
           claimObs = { namespace: c.namespace, name: c.name, phase: r.obj.status?.phase };
         });
       }
