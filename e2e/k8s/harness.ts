@@ -27,11 +27,11 @@ export async function ensureNamespace(c: KubeClient, name: string): Promise<void
   }
 }
 
-/** Renders the chart's ServiceAccount and RBAC with helm and applies them. */
-export async function applyChartRbac(plane: ControlPlane, namespace = OPERATOR_NAMESPACE): Promise<void> {
+/** Renders the chart's ServiceAccount and RBAC with helm (extra `helmArgs`, e.g. --set watchNamespace=x) and applies them. */
+export async function applyChartRbac(plane: ControlPlane, namespace = OPERATOR_NAMESPACE, helmArgs: string[] = []): Promise<void> {
   await ensureNamespace(plane.admin, namespace);
   const manifests = await plane.helm([
-    "template", RELEASE, CHART, "--namespace", namespace,
+    "template", RELEASE, CHART, "--namespace", namespace, ...helmArgs,
     "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml",
   ]);
   await plane.kubectl(["apply", "--server-side", "--field-manager=e2e-test", "-f", "-"], manifests);
@@ -54,6 +54,18 @@ export async function serviceAccountKubeConfig(plane: ControlPlane, namespace = 
 
 export const testLogger = (name: string): Logger =>
   pino({ level: process.env.OPERATOR_LOG_LEVEL ?? "warn", base: { op: name } }, pino.destination(2));
+
+/** `kubectl auth can-i` as the chart's ServiceAccount (impersonated by the admin): true for "yes". */
+export async function saCan(plane: ControlPlane, verb: string, resource: string, namespace?: string): Promise<boolean> {
+  const args = ["auth", "can-i", verb, resource, `--as=system:serviceaccount:${OPERATOR_NAMESPACE}:${SERVICE_ACCOUNT}`];
+  args.push(...(namespace ? ["-n", namespace] : ["--all-namespaces"]));
+  try {
+    return (await plane.kubectl(args)).trim() === "yes";
+  } catch (err) {
+    if (/exit 1: /.test((err as Error).message)) return false; // "no" exits 1
+    throw err;
+  }
+}
 
 /** An operator tuned for tests: short polls, short backoff. */
 export function newOperator(kc: KubeConfig, o: Partial<OperatorOptions> & { name?: string } = {}): Operator {

@@ -5,9 +5,24 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { z } from "zod";
+import { DEFAULT_NETWORK, PRIVATE_CIDRS, type NetworkDefaults, type VolumePolicy } from "./api/policy.ts";
+import { isCidr } from "./api/spec.ts";
 
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** Comma-separated list; blanks dropped. */
+const list = z.string().transform((v) => v.split(",").map((x) => x.trim()).filter((x) => x !== ""));
+const cidrList = list.refine((l) => l.length > 0 && l.every(isCidr), "expected a non-empty comma-separated list of CIDRs (10.0.0.0/8,fd00::/8)");
+const peers = z.string().transform((v, ctx) => {
+  try {
+    const x: unknown = JSON.parse(v);
+    if (Array.isArray(x) && x.every((p) => typeof p === "object" && p !== null && !Array.isArray(p))) return x as Record<string, unknown>[];
+  } catch {
+    // reported below
+  }
+  ctx.addIssue({ code: "custom", message: "expected a JSON array of NetworkPolicyPeer objects" });
+  return z.NEVER;
+});
 
 const schema = z.object({
   ZEROFS_SERVER_IMAGE: z.string().min(1).default("zerofs/zerofs:0.1.0"),
@@ -26,6 +41,15 @@ const schema = z.object({
   DELETION_POLL_SECONDS: int(1, 3600).default(5),
   SHUTDOWN_TIMEOUT_SECONDS: int(1, 3600).default(25),
   PASSWORD_JOB_BACKOFF_LIMIT: int(0, 10).default(2),
+  DEFAULT_ALLOWED_CIDRS: cidrList.default(PRIVATE_CIDRS),
+  HTTP_ALLOWED_CIDRS: cidrList.default(PRIVATE_CIDRS),
+  NETWORK_POLICY: bool.default(true),
+  METRICS_FROM: peers.default([]),
+  ALLOW_CROSS_NAMESPACE_CLAIMS: bool.default(false),
+  ALLOWED_SERVER_IMAGES: list.default([]),
+  ALLOW_TOLERATIONS: bool.default(false),
+  ALLOW_NODE_PLACEMENT: bool.default(true),
+  ALLOWED_PRIORITY_CLASSES: list.default([]),
 });
 
 export interface OperatorConfig {
@@ -45,6 +69,8 @@ export interface OperatorConfig {
   deletionPollMs: number;
   shutdownTimeoutMs: number;
   jobBackoffLimit: number;
+  network: NetworkDefaults;
+  policy: VolumePolicy;
 }
 
 export class ConfigError extends Error {}
@@ -57,6 +83,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   }
   const e = r.data;
+  if (e.WATCH_NAMESPACE && e.ALLOW_CROSS_NAMESPACE_CLAIMS) {
+    throw new ConfigError("invalid configuration: ALLOW_CROSS_NAMESPACE_CLAIMS needs an operator that watches all namespaces (WATCH_NAMESPACE is set)");
+  }
   if (e.RENEW_DEADLINE_SECONDS >= e.LEASE_DURATION_SECONDS) {
     throw new ConfigError(`invalid configuration: RENEW_DEADLINE_SECONDS (${e.RENEW_DEADLINE_SECONDS}) must be less than LEASE_DURATION_SECONDS (${e.LEASE_DURATION_SECONDS})`);
   }
@@ -87,5 +116,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     deletionPollMs: e.DELETION_POLL_SECONDS * 1000,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     jobBackoffLimit: e.PASSWORD_JOB_BACKOFF_LIMIT,
+    network: { ...DEFAULT_NETWORK, allowedCIDRs: e.DEFAULT_ALLOWED_CIDRS, httpAllowedCIDRs: e.HTTP_ALLOWED_CIDRS, networkPolicy: e.NETWORK_POLICY, metricsFrom: e.METRICS_FROM },
+    policy: {
+      allowCrossNamespaceClaims: e.ALLOW_CROSS_NAMESPACE_CLAIMS,
+      allowedImages: e.ALLOWED_SERVER_IMAGES,
+      allowTolerations: e.ALLOW_TOLERATIONS,
+      allowNodePlacement: e.ALLOW_NODE_PLACEMENT,
+      allowedPriorityClasses: e.ALLOWED_PRIORITY_CLASSES,
+    },
   };
 }

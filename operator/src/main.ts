@@ -34,6 +34,8 @@ async function main(): Promise<void> {
     deletionPollMs: cfg.deletionPollMs,
     shutdownTimeoutMs: cfg.shutdownTimeoutMs,
     jobBackoffLimit: cfg.jobBackoffLimit,
+    network: cfg.network,
+    policy: cfg.policy,
     leaderElection: cfg.leaderElect
       ? {
           namespace: cfg.leaseNamespace,
@@ -73,7 +75,10 @@ async function main(): Promise<void> {
     log.fatal({ err: (err as Error)?.message ?? String(err) }, "unhandled rejection");
     process.exit(1);
   });
-  log.info({ identity: cfg.identity, leaderElect: cfg.leaderElect, watchNamespace: cfg.watchNamespace ?? "(all)", serverImage: cfg.serverImage }, "starting");
+  log.info(
+    { identity: cfg.identity, leaderElect: cfg.leaderElect, watchNamespace: cfg.watchNamespace ?? "(all)", serverImage: cfg.serverImage, network: cfg.network, policy: cfg.policy },
+    "starting",
+  );
   await op.start();
 }
 

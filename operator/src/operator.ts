@@ -8,6 +8,7 @@ import { Controller } from "./controller/controller.ts";
 import { LeaderElector } from "./controller/leader-election.ts";
 import { OperatorMetrics } from "./controller/metrics.ts";
 import { KubeClient } from "./kube/client.ts";
+import type { NetworkDefaults, VolumePolicy } from "./api/policy.ts";
 import { DEFAULT_RECONCILER_CONFIG } from "./reconcile/context.ts";
 import type { DataDeleter } from "./reconcile/data-deleter.ts";
 
@@ -30,6 +31,10 @@ export interface OperatorOptions {
   queueBaseDelayMs?: number;
   dataDeleter?: DataDeleter;
   shutdownTimeoutMs?: number;
+  /** Client lists and NetworkPolicy defaults (default: DEFAULT_NETWORK). */
+  network?: Partial<NetworkDefaults>;
+  /** What volume authors may ask for (default: DEFAULT_POLICY). */
+  policy?: Partial<VolumePolicy>;
 }
 
 export class Operator {
@@ -104,6 +109,9 @@ export class Operator {
         deletionPollMs: this.o.deletionPollMs ?? DEFAULT_RECONCILER_CONFIG.deletionPollMs,
         rotationPollMs: this.o.rotationPollMs ?? DEFAULT_RECONCILER_CONFIG.rotationPollMs,
         jobBackoffLimit: this.o.jobBackoffLimit ?? DEFAULT_RECONCILER_CONFIG.jobBackoffLimit,
+        network: { ...DEFAULT_RECONCILER_CONFIG.network, ...this.o.network },
+        policy: { ...DEFAULT_RECONCILER_CONFIG.policy, ...this.o.policy },
+        namespace: this.o.namespace,
       },
     });
     await this.controller.start();

@@ -6,7 +6,9 @@ import { buildPasswordJob } from "../src/builders/jobs.ts";
 import { cacheClaimName, persistentVolumeName, rotationJobName, serverName, verifyJobName } from "../src/builders/names.ts";
 import { buildPasswordSecret, parsePasswordSecret } from "../src/builders/secret.ts";
 import { cacheSizeGb } from "../src/builders/server-pod.ts";
+import { buildNetworkPolicy } from "../src/builders/network-policy.ts";
 import { buildService } from "../src/builders/service.ts";
+import { DEFAULT_NETWORK, PRIVATE_CIDRS, effectiveAllowedCIDRs } from "../src/api/policy.ts";
 import { buildCacheClaim, buildConsumerClaim, buildPersistentVolume } from "../src/builders/storage.ts";
 import { normalized, volume } from "./fixtures.ts";
 
@@ -18,11 +20,12 @@ function podSpecOf(o: { spec: Record<string, unknown> }): PodSpec {
   return (o.spec.template as { spec: PodSpec }).spec;
 }
 const envMap = (c: Container) => new Map(c.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+const network = (v: Parameters<typeof normalized>[0]) => ({ allowedClients: effectiveAllowedCIDRs(normalized(v), DEFAULT_NETWORK), httpAllowedClients: PRIVATE_CIDRS });
 
 describe("Deployment builder", () => {
   const v = volume({ nfs: { allowedCIDRs: ["10.0.0.0/8", "192.168.0.0/16"], squash: "root", readOnly: true }, capacity: "100Gi" });
   const spec = normalized(v);
-  const d = buildDeployment({ volume: v, spec, image: "zerofs:1", cacheClaimName: cacheClaimName(v, spec), replicas: 1, passwordHash: "hmac-sha256:abc", credentialsDigest: "d1" });
+  const d = buildDeployment({ volume: v, spec, image: "zerofs:1", cacheClaimName: cacheClaimName(v, spec), replicas: 1, passwordHash: "hmac-sha256:abc", credentialsDigest: "d1", network: network(v) });
 
   it("runs one replica with strategy Recreate, owned by the volume", () => {
     assert.equal(d.metadata.name, "zerofs-data");
@@ -75,7 +78,7 @@ describe("Deployment builder", () => {
     assert.deepEqual(env.get("AWS_SECRET_ACCESS_KEY"), { secretKeyRef: { name: "s3", key: "AWS_SECRET_ACCESS_KEY" } });
     assert.equal(env.get("ZEROFS_LOG_LEVEL"), "info");
     const vols = podSpecOf(d).volumes;
-    assert.deepEqual(vols[0], { name: "password", secret: { secretName: "zerofs-data-password", defaultMode: 0o440, items: [{ key: SECRET_KEY_ACTIVE, path: SECRET_KEY_ACTIVE }] } });
+    assert.deepEqual(vols[0], { name: "password", secret: { secretName: "zerofs-data-password", defaultMode: 0o400, items: [{ key: SECRET_KEY_ACTIVE, path: SECRET_KEY_ACTIVE }] } });
     assert.deepEqual(vols[1], { name: "cache", persistentVolumeClaim: { claimName: cacheClaimName(v, spec) } });
   });
 
@@ -90,7 +93,7 @@ describe("Deployment builder", () => {
       server: { nodeSelector: { disk: "ssd" }, tolerations: [{ key: "k", operator: "Exists" }], podLabels: { team: "a" }, podAnnotations: { x: "y" }, logLevel: "debug", resources: { limits: { memory: "1Gi" } } },
     });
     const s2 = normalized(v2);
-    const d2 = buildDeployment({ volume: v2, spec: s2, image: "i", cacheClaimName: "c", replicas: 0, passwordHash: "h" });
+    const d2 = buildDeployment({ volume: v2, spec: s2, image: "i", cacheClaimName: "c", replicas: 0, passwordHash: "h", network: network(v2) });
     assert.equal(d2.spec.replicas, 0);
     const ps = podSpecOf(d2);
     assert.deepEqual(ps.nodeSelector, { disk: "ssd" });
@@ -104,9 +107,69 @@ describe("Deployment builder", () => {
 
   it("omits credentials and allowed clients when not configured", () => {
     const v3 = volume({ storage: { url: "s3://bkt/p" } });
-    const d3 = buildDeployment({ volume: v3, spec: normalized(v3), image: "i", cacheClaimName: "c", replicas: 1, passwordHash: "h" });
+    const d3 = buildDeployment({ volume: v3, spec: normalized(v3), image: "i", cacheClaimName: "c", replicas: 1, passwordHash: "h", network: network(v3) });
     const env = envMap(podSpecOf(d3).containers[0]!);
-    for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "ZEROFS_ALLOWED_CLIENTS", "ZEROFS_CAPACITY_BYTES"]) assert.equal(env.has(k), false, k);
+    for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "ZEROFS_CAPACITY_BYTES"]) assert.equal(env.has(k), false, k);
+  });
+
+  it("is safe by default: root squash, secure ports, an explicit client list for NFS and HTTP, a memory limit", () => {
+    const v4 = volume({ storage: { url: "s3://bkt/p" } });
+    const d4 = buildDeployment({ volume: v4, spec: normalized(v4), image: "i", cacheClaimName: "c", replicas: 1, passwordHash: "h", network: network(v4) });
+    const c = podSpecOf(d4).containers[0]!;
+    const env = envMap(c);
+    assert.equal(env.get("ZEROFS_SQUASH"), "root");
+    assert.equal(env.get("ZEROFS_INSECURE"), "false");
+    assert.equal(env.get("ZEROFS_LISTEN"), "0.0.0.0");
+    // Never "everyone" by omission: the server refuses a non-loopback listener without a list.
+    assert.equal(env.get("ZEROFS_ALLOWED_CLIENTS"), "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7");
+    assert.equal(env.get("ZEROFS_HTTP_LISTEN"), "0.0.0.0");
+    assert.equal(env.get("ZEROFS_HTTP_ALLOWED_CLIENTS"), PRIVATE_CIDRS.join(","));
+    assert.deepEqual(c.resources, { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "2Gi" } });
+    const pw = podSpecOf(d4).volumes[0] as { secret: { defaultMode: number } };
+    assert.equal(pw.secret.defaultMode, 0o400, "password file readable by its owner only (the kubelet adds fsGroup read)");
+    // Relaxing is explicit, in the spec.
+    const open = volume({ nfs: { insecure: true, squash: "none", allowedCIDRs: ["0.0.0.0/0", "::/0"] } });
+    const env2 = envMap(podSpecOf(buildDeployment({ volume: open, spec: normalized(open), image: "i", cacheClaimName: "c", replicas: 1, passwordHash: "h", network: network(open) })).containers[0]!);
+    assert.equal(env2.get("ZEROFS_INSECURE"), "true");
+    assert.equal(env2.get("ZEROFS_SQUASH"), "none");
+    assert.equal(env2.get("ZEROFS_ALLOWED_CLIENTS"), "0.0.0.0/0,::/0");
+  });
+
+  it("always sets a memory limit, never below the request", () => {
+    const res = (r: Record<string, unknown>) => {
+      const x = volume({ server: { resources: r } });
+      return podSpecOf(buildDeployment({ volume: x, spec: normalized(x), image: "i", cacheClaimName: "c", replicas: 1, passwordHash: "h", network: network(x) })).containers[0]!.resources;
+    };
+    assert.deepEqual(res({ requests: { cpu: "1" } }), { requests: { cpu: "1" }, limits: { memory: "2Gi" } });
+    assert.deepEqual(res({ requests: { memory: "8Gi" } }), { requests: { memory: "8Gi" }, limits: { memory: "8Gi" } });
+    assert.deepEqual(res({ limits: { memory: "512Mi", cpu: "2" } }), { limits: { memory: "512Mi", cpu: "2" } });
+  });
+});
+
+describe("NetworkPolicy builder", () => {
+  it("admits NFS only from the allowed client networks, metrics only from named peers", () => {
+    const v = volume({ nfs: { allowedCIDRs: ["10.1.0.0/16"] } });
+    const np = buildNetworkPolicy(v, normalized(v), { allowedClients: effectiveAllowedCIDRs(normalized(v), DEFAULT_NETWORK), metricsFrom: [] });
+    assert.equal(np.metadata.name, "zerofs-data");
+    assert.equal(np.metadata.ownerReferences?.[0]?.uid, v.metadata.uid);
+    assert.deepEqual(np.spec.podSelector, { matchLabels: { "app.kubernetes.io/name": "zerofs", "app.kubernetes.io/instance": "data", "app.kubernetes.io/component": "server" } });
+    assert.deepEqual(np.spec.policyTypes, ["Ingress"]);
+    assert.deepEqual(np.spec.ingress, [{ ports: [{ protocol: "TCP", port: 2049 }], from: [{ ipBlock: { cidr: "10.1.0.0/16" } }] }], "no metrics rule when no one is named");
+  });
+
+  it("adds the spec's NFS peers and the operator's and spec's metrics peers", () => {
+    const prom = { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } }, podSelector: { matchLabels: { app: "prometheus" } } };
+    const client = { podSelector: { matchLabels: { role: "nfs-client" } } };
+    const team = { namespaceSelector: { matchLabels: { team: "a" } } };
+    const v = volume({ networkPolicy: { nfsFrom: [client], metricsFrom: [team] } });
+    const np = buildNetworkPolicy(v, normalized(v), { allowedClients: effectiveAllowedCIDRs(normalized(v), DEFAULT_NETWORK), metricsFrom: [prom] });
+    assert.deepEqual(np.spec.ingress?.[0]?.from, [...PRIVATE_CIDRS.map((cidr) => ({ ipBlock: { cidr } })), client]);
+    assert.deepEqual(np.spec.ingress?.[1], { ports: [{ protocol: "TCP", port: 9090 }], from: [prom, team] });
+  });
+
+  it("refuses to build an NFS rule without sources (an empty from admits everyone)", () => {
+    const v = volume();
+    assert.throws(() => buildNetworkPolicy(v, normalized(v), { allowedClients: [], metricsFrom: [] }), /admit everyone/);
   });
 });
 
@@ -191,8 +254,8 @@ describe("password Secret and Jobs", () => {
   });
 
   it("rotate Job changes old -> new; verify Job checks new -> new; both use ZEROFS_NEW_PASSWORD_FILE", () => {
-    const rot = buildPasswordJob("rotate", { volume: v, spec, image: "zerofs:1", targetHash: "hmac-sha256:b" });
-    const ver = buildPasswordJob("verify", { volume: v, spec, image: "zerofs:1", targetHash: "hmac-sha256:b" });
+    const rot = buildPasswordJob("rotate", { volume: v, spec, image: "zerofs:1", targetHash: "hmac-sha256:b", network: network(v) });
+    const ver = buildPasswordJob("verify", { volume: v, spec, image: "zerofs:1", targetHash: "hmac-sha256:b", network: network(v) });
     assert.equal(rot.metadata.name, rotationJobName(v, "hmac-sha256:b"));
     assert.equal(ver.metadata.name, verifyJobName(v, "hmac-sha256:b"));
     assert.ok((rot.metadata.name ?? "").length <= 63);

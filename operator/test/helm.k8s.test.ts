@@ -14,6 +14,29 @@ import { startControlPlane, type ControlPlane } from "../../e2e/k8s/controlplane
 import { CHART, LEASE_NAME, OPERATOR_NAMESPACE, RELEASE, SERVICE_ACCOUNT, ensureNamespace, newOperator, R, serviceAccountKubeConfig } from "../../e2e/k8s/harness.ts";
 import { waitFor } from "../../e2e/k8s/wait.ts";
 
+type RbacRole = KubeObject & { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
+/** group/resource -> sorted verbs. */
+function rulesTable(r: RbacRole): Record<string, string[]> {
+  const t: Record<string, string[]> = {};
+  for (const rule of r.rules) for (const g of rule.apiGroups) for (const res of rule.resources) t[`${g}/${res}`] = [...(t[`${g}/${res}`] ?? []), ...rule.verbs].sort();
+  return t;
+}
+/** What the reconcile calls (see the comment in templates/_helpers.tpl). */
+const NAMESPACED_RULES: Record<string, string[]> = {
+  "zerofs.io/zerofsvolumes": ["get", "list", "patch", "watch"],
+  "zerofs.io/zerofsvolumes/status": ["patch"],
+  "zerofs.io/zerofsvolumes/finalizers": ["update"],
+  "apps/deployments": ["create", "get", "list", "patch", "watch"],
+  "/services": ["create", "get", "list", "patch", "watch"],
+  "networking.k8s.io/networkpolicies": ["create", "get", "list", "patch", "watch"],
+  "/persistentvolumeclaims": ["create", "delete", "get", "list", "patch", "watch"],
+  "/secrets": ["create", "get", "list", "patch", "watch"],
+  "batch/jobs": ["create", "delete", "list", "watch"],
+  "/pods": ["list"],
+  "/events": ["create", "patch"],
+};
+const CLUSTER_RULES: Record<string, string[]> = { "/persistentvolumes": ["create", "delete", "get", "list", "patch", "watch"] };
+
 const docs = (text: string): KubeObject[] => parseAllDocuments(text).map((d) => d.toJS() as KubeObject).filter((d) => d && d.kind);
 
 describe("helm chart against a real API server", { timeout: 50 * 60_000 }, () => {
@@ -42,11 +65,23 @@ describe("helm chart against a real API server", { timeout: 50 * 60_000 }, () =>
     assert.deepEqual(kinds, ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]);
     const crd = all.find((d) => d.kind === "CustomResourceDefinition")!;
     assert.equal(crd.metadata.annotations?.["helm.sh/resource-policy"], "keep");
-    const role = all.find((d) => d.kind === "ClusterRole") as KubeObject & { rules: { resources: string[]; verbs: string[] }[] };
-    const verbsOf = (res: string) => role.rules.filter((r) => r.resources.includes(res)).flatMap((r) => r.verbs);
-    assert.ok(!role.rules.some((r) => r.verbs.includes("*") || r.resources.includes("*")), "no wildcards");
-    assert.ok(!verbsOf("secrets").includes("delete"));
-    assert.deepEqual(verbsOf("pods").sort(), ["get", "list"]);
+    const clusterRole = all.find((d) => d.kind === "ClusterRole") as RbacRole;
+    assert.deepEqual(rulesTable(clusterRole), { ...CLUSTER_RULES, ...NAMESPACED_RULES }, "every verb is one the reconcile calls");
+    assert.ok(!clusterRole.rules.some((r) => r.verbs.includes("*") || r.resources.includes("*")), "no wildcards");
+
+    // watchNamespace: the namespaced rules move into a Role there; the ClusterRole keeps PVs only.
+    const ns = docs(await plane.helm(["template", RELEASE, CHART, "--namespace", OPERATOR_NAMESPACE, "--set", "watchNamespace=team-a"]));
+    const byKind = (k: string) => ns.filter((d) => d.kind === k);
+    assert.equal(byKind("ClusterRole").length, 1);
+    assert.deepEqual(rulesTable(byKind("ClusterRole")[0] as RbacRole), CLUSTER_RULES, "only what must be cluster-scoped");
+    const role = byKind("Role").find((r) => r.metadata.namespace === "team-a") as RbacRole;
+    assert.deepEqual(rulesTable(role), NAMESPACED_RULES);
+    const binding = byKind("RoleBinding").find((r) => r.metadata.namespace === "team-a") as KubeObject & { subjects: { name: string; namespace: string }[] };
+    assert.deepEqual(binding.subjects.map((x) => `${x.namespace}/${x.name}`), [`${OPERATOR_NAMESPACE}/${SERVICE_ACCOUNT}`]);
+    await assert.rejects(
+      plane.helm(["template", RELEASE, CHART, "--set", "watchNamespace=team-a", "--set", "volumePolicy.allowCrossNamespaceClaims=true"]),
+      /allowCrossNamespaceClaims needs watchNamespace empty/,
+    );
     const dep = all.find((d) => d.kind === "Deployment") as Deployment;
     const pod = dep.spec.template?.spec as { serviceAccountName: string; securityContext: { runAsNonRoot: boolean }; containers: { env: { name: string; value?: string }[]; securityContext: { readOnlyRootFilesystem: boolean }; livenessProbe: unknown; readinessProbe: unknown }[] };
     assert.equal(pod.serviceAccountName, SERVICE_ACCOUNT);
@@ -57,6 +92,24 @@ describe("helm chart against a real API server", { timeout: 50 * 60_000 }, () =>
     assert.equal(env.get("LEADER_ELECT"), "true");
     assert.equal(env.get("LEASE_NAME"), LEASE_NAME);
     assert.equal(env.get("ZEROFS_SERVER_IMAGE"), "zerofs/zerofs:0.1.0");
+    // Safe volume defaults and a narrow volume policy, from the chart's values.
+    assert.equal(env.get("DEFAULT_ALLOWED_CIDRS"), "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7");
+    assert.equal(env.get("NETWORK_POLICY"), "true");
+    assert.equal(env.get("METRICS_FROM"), "[]");
+    assert.equal(env.get("ALLOW_CROSS_NAMESPACE_CLAIMS"), "false");
+    assert.equal(env.get("ALLOWED_SERVER_IMAGES"), "");
+    assert.equal(env.get("ALLOW_TOLERATIONS"), "false");
+    const custom = docs(await plane.helm([
+      "template", RELEASE, CHART, "--show-only", "templates/deployment.yaml",
+      "--set-json", 'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]',
+      "--set-json", 'volumePolicy.allowedImages=["registry.example.com/zerofs/*"]',
+      "--set-json", 'volumeDefaults.allowedCIDRs=["10.240.0.0/16"]',
+    ]))[0] as Deployment;
+    const cenv = new Map(((custom.spec.template?.spec as typeof pod).containers[0]!.env).map((e) => [e.name, e.value]));
+    assert.deepEqual(JSON.parse(cenv.get("METRICS_FROM") ?? ""), [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }]);
+    assert.equal(cenv.get("ALLOWED_SERVER_IMAGES"), "registry.example.com/zerofs/*");
+    assert.equal(cenv.get("DEFAULT_ALLOWED_CIDRS"), "10.240.0.0/16");
+    await assert.rejects(plane.helm(["template", RELEASE, CHART, "--set-json", "volumeDefaults.allowedCIDRs=[]"]), /allowedCIDRs/);
 
     const noCrd = docs(await plane.helm(["template", RELEASE, CHART, "--set", "crds.enabled=false"]));
     assert.ok(!noCrd.some((d) => d.kind === "CustomResourceDefinition"));

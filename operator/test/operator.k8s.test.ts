@@ -8,7 +8,7 @@ import { ANN_PASSWORD_HASH, FINALIZER } from "../src/api/constants.ts";
 import type { ZeroFSVolume } from "../src/api/types.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { KubeApiError } from "../src/kube/errors.ts";
-import type { Deployment, PersistentVolume, PersistentVolumeClaim, Secret, Service } from "../src/kube/types.ts";
+import type { Deployment, NetworkPolicy, PersistentVolume, PersistentVolumeClaim, Secret, Service } from "../src/kube/types.ts";
 import type { Operator } from "../src/operator.ts";
 import { startControlPlane, type ControlPlane } from "../../e2e/k8s/controlplane.ts";
 import { applyChartRbac, countWrites, ensureNamespace, newOperator, R, serviceAccountKubeConfig } from "../../e2e/k8s/harness.ts";
@@ -142,6 +142,11 @@ describe("operator against a real API server", { timeout: 50 * 60_000 }, () => {
       const env = new Map(pod.containers[0]!.env.map((e) => [e.name, e.value]));
       assert.equal(env.get("ZEROFS_ENCRYPTION_PASSWORD_FILE"), "/var/run/zerofs/password/password");
       assert.equal(env.get("ZEROFS_ALLOWED_CLIENTS"), "10.0.0.0/8");
+      assert.equal(env.get("ZEROFS_SQUASH"), "root", "root squash by default");
+      assert.equal(env.get("ZEROFS_INSECURE"), "false", "privileged source ports by default");
+      const np = await waitFor("NetworkPolicy zerofs-data", () => admin.get<NetworkPolicy>(R.networkPolicies, ns, "zerofs-data"));
+      assert.deepEqual(np.spec.ingress, [{ ports: [{ protocol: "TCP", port: 2049 }], from: [{ ipBlock: { cidr: "10.0.0.0/8" } }] }]);
+      assert.equal(np.metadata.ownerReferences?.[0]?.uid, vol.metadata.uid);
       assert.equal(env.get("ZEROFS_CAPACITY_BYTES"), String(20 * 2 ** 30));
       assert.equal(pod.containers[0]!.readinessProbe.httpGet.path, "/readyz");
       assert.equal(pod.securityContext.runAsNonRoot, true);
@@ -243,6 +248,71 @@ describe("operator against a real API server", { timeout: 50 * 60_000 }, () => {
       // Garbage collection (kube-controller-manager) removes the owned children.
       await waitFor("the Deployment to be collected", async () => (await admin.get(R.deployments, ns, "zerofs-data")) === undefined, { timeoutMs: 90_000 });
       await waitFor("the Service to be collected", async () => (await admin.get(R.services, ns, "zerofs-data")) === undefined, { timeoutMs: 90_000 });
+    });
+  });
+
+  describe("what a volume's author may not do", () => {
+    const ns = "author";
+    before(async () => {
+      await ensureNamespace(admin, ns);
+      await ensureNamespace(admin, "victim");
+      await admin.create(secret(ns, "pw", { password: "pw-1" }));
+      await admin.create(secret(ns, "s3", { AWS_ACCESS_KEY_ID: "id", AWS_SECRET_ACCESS_KEY: "key" }));
+    });
+    const pendingClaim = (namespace: string, name: string): PersistentVolumeClaim => ({
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name, namespace, labels: { owner: "someone-else" } },
+      spec: { accessModes: ["ReadWriteMany"], storageClassName: "slow", resources: { requests: { storage: "1Gi" } } },
+    });
+    const untouched = (c: PersistentVolumeClaim | undefined) => {
+      assert.deepEqual(c?.metadata.labels, { owner: "someone-else" });
+      assert.equal(c?.spec.volumeName, undefined);
+      const managers = ((c?.metadata as { managedFields?: { manager: string }[] }).managedFields ?? []).map((m) => m.manager);
+      assert.ok(!managers.includes("zerofs-operator"), managers.join(","));
+    };
+
+    it("a claim in another namespace is refused with a condition; the pending claim there is untouched", async () => {
+      await admin.create(pendingClaim("victim", "shared"));
+      await createVolume(admin, volumeManifest(ns, "reach", { persistentVolume: { claim: { namespace: "victim", name: "shared" } } }));
+      const v = await waitFor("Ready=False/ClaimNamespaceNotAllowed", async () => {
+        const x = await getVolume(admin, ns, "reach");
+        return cond(x, "Ready")?.reason === "ClaimNamespaceNotAllowed" ? x : undefined;
+      }, { describe: describeVolume(ns, "reach") });
+      assert.match(cond(v, "Ready")?.message ?? "", /claim\.namespace victim is not the volume's namespace author/);
+      await new Promise((r) => setTimeout(r, 1000));
+      untouched(await admin.get<PersistentVolumeClaim>(R.pvcs, "victim", "shared"));
+      assert.equal(await admin.get(R.pvs, undefined, `zerofs-${ns}-reach`), undefined, "nothing was provisioned");
+    });
+
+    it("an existing object the operator does not own is never taken over: Degraded=ResourceNotOwned and an Event", async () => {
+      // Someone's pending claim with the name the volume's claim would get.
+      await admin.create(pendingClaim(ns, "taken"));
+      await createVolume(admin, volumeManifest(ns, "taken"));
+      const v = await waitFor("Degraded=True/ResourceNotOwned", async () => {
+        const x = await getVolume(admin, ns, "taken");
+        return cond(x, "Degraded")?.reason === "ResourceNotOwned" ? x : undefined;
+      }, { describe: describeVolume(ns, "taken") });
+      assert.equal(cond(v, "Degraded")?.status, "True");
+      assert.match(cond(v, "Degraded")?.message ?? "", /PersistentVolumeClaim author\/taken already exists and was not made by the operator/);
+      untouched(await admin.get<PersistentVolumeClaim>(R.pvcs, ns, "taken"));
+      assert.equal(await admin.get(R.pvs, undefined, `zerofs-${ns}-taken`), undefined, "no PV pre-bound to someone else's claim");
+      const events = await plane.kubectl(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=taken", "-o", "jsonpath={.items[*].reason}"]);
+      assert.match(events, /ResourceNotOwned/);
+      // The rest of the volume is still provisioned (only the foreign object is left alone).
+      assert.ok(await admin.get(R.deployments, ns, "zerofs-taken"));
+    });
+
+    it("a server image outside the allow-list is refused; no Deployment runs it", async () => {
+      await createVolume(admin, volumeManifest(ns, "miner", { server: { image: "evil/miner:latest" } }));
+      const v = await waitFor("Ready=False/ImageNotAllowed", async () => {
+        const x = await getVolume(admin, ns, "miner");
+        return cond(x, "Ready")?.reason === "ImageNotAllowed" ? x : undefined;
+      }, { describe: describeVolume(ns, "miner") });
+      assert.match(cond(v, "Ready")?.message ?? "", /evil\/miner:latest is not allowed/);
+      assert.equal(await admin.get(R.deployments, ns, "zerofs-miner"), undefined);
+      const events = await plane.kubectl(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=miner", "-o", "jsonpath={.items[*].reason}"]);
+      assert.match(events, /ImageNotAllowed/);
     });
   });
 

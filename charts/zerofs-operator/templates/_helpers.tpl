@@ -44,3 +44,63 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "zerofs-operator.serverImage" -}}
 {{- printf "%s:%s" .Values.serverImage.repository (default .Chart.AppVersion .Values.serverImage.tag) -}}
 {{- end -}}
+
+{{- /*
+What the reconcile calls, verb by verb (operator/src; the k8s tests run the operator with these
+rules and fail on any missing permission):
+ - zerofsvolumes: list/watch (informer), get (fresh read before deletion), patch (finalizer);
+   status: patch (server-side apply); finalizers: update (owner references with
+   blockOwnerDeletion need it on the owner).
+ - Deployments, Services, NetworkPolicies, claims: list/watch (informers), get (metadata read
+   before the first apply: never take over someone else's object), create + patch (server-side
+   apply creates and updates). Deployments are patched to 0 replicas before data deletion.
+ - claims: delete (the consumers' claim on volume deletion, cache claims of an old setting).
+ - Secrets: get (the Secrets a volume references and the operator's copy; their names are only
+   known from a volume, so they cannot be listed by name), list/watch metadata only, create +
+   patch (its own password copy). Never delete: garbage collection removes the copy.
+ - Jobs: list/watch, create, delete (password changes). Pods: list (is the server stopped? does a
+   pod mount the volume? a failed Job's message).
+ - Events: create, patch (repeat counts).
+ - PersistentVolumes are cluster-scoped: get/list/watch/create/patch/delete in a ClusterRole,
+   always. With watchNamespace set, everything else is a Role in that namespace.
+*/}}
+{{- define "zerofs-operator.namespacedRules" }}
+  - apiGroups: ["zerofs.io"]
+    resources: ["zerofsvolumes"]
+    verbs: ["get", "list", "watch", "patch"]
+  - apiGroups: ["zerofs.io"]
+    resources: ["zerofsvolumes/status"]
+    verbs: ["patch"]
+  - apiGroups: ["zerofs.io"]
+    resources: ["zerofsvolumes/finalizers"]
+    verbs: ["update"]
+  - apiGroups: ["apps"]
+    resources: ["deployments"]
+    verbs: ["get", "list", "watch", "create", "patch"]
+  - apiGroups: [""]
+    resources: ["services"]
+    verbs: ["get", "list", "watch", "create", "patch"]
+  - apiGroups: ["networking.k8s.io"]
+    resources: ["networkpolicies"]
+    verbs: ["get", "list", "watch", "create", "patch"]
+  - apiGroups: [""]
+    resources: ["persistentvolumeclaims"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  - apiGroups: [""]
+    resources: ["secrets"]
+    verbs: ["get", "list", "watch", "create", "patch"]
+  - apiGroups: ["batch"]
+    resources: ["jobs"]
+    verbs: ["list", "watch", "create", "delete"]
+  - apiGroups: [""]
+    resources: ["pods"]
+    verbs: ["list"]
+  - apiGroups: [""]
+    resources: ["events"]
+    verbs: ["create", "patch"]
+{{- end }}
+{{- define "zerofs-operator.clusterRules" }}
+  - apiGroups: [""]
+    resources: ["persistentvolumes"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- end }}

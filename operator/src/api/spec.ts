@@ -4,6 +4,7 @@
  * object stored under an older schema, or a schema change in flight, must give a clear
  * Ready=False/InvalidSpec with the path of the bad field, never an exception in the reconcile loop.
  */
+import { isIP } from "node:net";
 import { z } from "zod";
 import { DEFAULT_MOUNT_OPTIONS } from "./constants.ts";
 import { parseQuantity } from "./quantity.ts";
@@ -17,7 +18,9 @@ export const DEFAULTS = {
   secretAccessKeyKey: "AWS_SECRET_ACCESS_KEY",
   cacheSize: "10Gi",
   logLevel: "info",
-  squash: "none",
+  // exports(5) root_squash: uid 0 and gid 0 become the anonymous identity unless asked otherwise.
+  squash: "root",
+  insecure: false,
   anonId: 65534,
   readOnly: false,
   pvCreate: true,
@@ -44,6 +47,15 @@ const quantity = z
 const dnsName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "not a DNS subdomain name").max(253);
 const stringMap = z.record(z.string(), z.string());
 const anyObject = z.record(z.string(), z.unknown());
+/** A CIDR: an IPv4 or IPv6 address and a prefix length within its family's size. */
+export function isCidr(s: string): boolean {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
+  if (!m) return false;
+  const fam = isIP(m[1]!);
+  const len = Number(m[2]);
+  return (fam === 4 && len <= 32) || (fam === 6 && len <= 128);
+}
+const cidr = z.string().refine(isCidr, "not a CIDR (examples: 10.0.0.0/8, fd00::/8)");
 
 const specSchema = z.object({
   storage: z.object({
@@ -81,13 +93,21 @@ const specSchema = z.object({
     .default({ logLevel: DEFAULTS.logLevel }),
   nfs: z
     .object({
-      allowedCIDRs: z.array(z.string()).default([]),
+      // Empty or absent: the operator's default list (never "everyone" by omission).
+      allowedCIDRs: z.array(cidr).default([]),
       squash: z.enum(["none", "root", "all"]).default(DEFAULTS.squash),
+      insecure: z.boolean().default(DEFAULTS.insecure),
       anonUID: z.number().int().min(0).max(4294967295).default(DEFAULTS.anonId),
       anonGID: z.number().int().min(0).max(4294967295).default(DEFAULTS.anonId),
       readOnly: z.boolean().default(DEFAULTS.readOnly),
     })
-    .default({ allowedCIDRs: [], squash: DEFAULTS.squash, anonUID: DEFAULTS.anonId, anonGID: DEFAULTS.anonId, readOnly: DEFAULTS.readOnly }),
+    .default({ allowedCIDRs: [], squash: DEFAULTS.squash, insecure: DEFAULTS.insecure, anonUID: DEFAULTS.anonId, anonGID: DEFAULTS.anonId, readOnly: DEFAULTS.readOnly }),
+  networkPolicy: z
+    .object({
+      nfsFrom: z.array(anyObject).default([]),
+      metricsFrom: z.array(anyObject).default([]),
+    })
+    .default({ nfsFrom: [], metricsFrom: [] }),
   persistentVolume: z
     .object({
       create: z.boolean().default(DEFAULTS.pvCreate),

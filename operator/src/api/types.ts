@@ -46,9 +46,14 @@ export interface ZeroFSVolumeSpec {
   nfs?: {
     allowedCIDRs?: string[];
     squash?: Squash;
+    insecure?: boolean;
     anonUID?: number;
     anonGID?: number;
     readOnly?: boolean;
+  };
+  networkPolicy?: {
+    nfsFrom?: Record<string, unknown>[];
+    metricsFrom?: Record<string, unknown>[];
   };
   persistentVolume?: {
     create?: boolean;

@@ -29,6 +29,8 @@ export interface DeploymentInput {
   passwordHash: string;
   /** Digest of the S3 credentials: a change restarts the server with the new keys. */
   credentialsDigest?: string;
+  /** Client lists for the server's NFS and HTTP listeners (see serverEnv). */
+  network: { allowedClients: string[]; httpAllowedClients: string[] };
 }
 
 export function buildDeployment(i: DeploymentInput): Deployment {
@@ -44,7 +46,7 @@ export function buildDeployment(i: DeploymentInput): Deployment {
     image: i.image,
     command: ["zerofs"],
     args: [spec.storage.url],
-    env: serverEnv(spec, { passwordFile: ACTIVE_PASSWORD_FILE, cacheSizeGb: cacheSizeGb(spec.cache.size) }),
+    env: serverEnv(spec, { passwordFile: ACTIVE_PASSWORD_FILE, cacheSizeGb: cacheSizeGb(spec.cache.size), ...i.network }),
     ports: [
       { name: "nfs", containerPort: NFS_PORT, protocol: "TCP" },
       { name: "http", containerPort: HTTP_PORT, protocol: "TCP" },

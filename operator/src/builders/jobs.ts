@@ -33,6 +33,8 @@ export interface PasswordJobInput {
   targetHash: string;
   /** Retries of the Job's pod (transient store errors); default 2. */
   backoffLimit?: number;
+  /** Same client lists as the server (the Job does not serve, but the configuration must be valid). */
+  network: { allowedClients: string[]; httpAllowedClients: string[] };
 }
 
 export function passwordJobName(kind: PasswordJobKind, v: Pick<ZeroFSVolume, "metadata">, targetHash: string): string {
@@ -49,7 +51,7 @@ export function buildPasswordJob(kind: PasswordJobKind, i: PasswordJobInput): Jo
     command: ["zerofs"],
     args: [spec.storage.url],
     // The change only touches the key object; a small scratch cache is enough.
-    env: serverEnv(spec, { passwordFile: oldFile, newPasswordFile: PENDING_PASSWORD_FILE, cacheSizeGb: "1" }),
+    env: serverEnv(spec, { passwordFile: oldFile, newPasswordFile: PENDING_PASSWORD_FILE, cacheSizeGb: "1", ...i.network }),
     resources: serverResources(spec),
     securityContext: containerSecurityContext(),
     // The server's error ("wrong password", "store unreachable") becomes the termination message,

@@ -31,6 +31,10 @@ export interface EnvOptions {
   /** Set for the password-change Job: the server re-wraps the key with this password and exits. */
   newPasswordFile?: string;
   cacheSizeGb: string;
+  /** ZEROFS_ALLOWED_CLIENTS (effectiveAllowedCIDRs: never empty). */
+  allowedClients: string[];
+  /** ZEROFS_HTTP_ALLOWED_CLIENTS. */
+  httpAllowedClients: string[];
 }
 
 /** The server's environment, in a stable order (a reordered list would be a spurious Deployment change). */
@@ -49,13 +53,18 @@ export function serverEnv(spec: NormalizedSpec, o: EnvOptions): EnvVar[] {
     env.push({ name: "AWS_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: creds.name, key: creds.accessKeyIdKey } } });
     env.push({ name: "AWS_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: creds.name, key: creds.secretAccessKeyKey } } });
   }
+  // The server listens on the pod's address, so it must be told whom to serve: the client list is
+  // always explicit (the server refuses a non-loopback listener without one), the HTTP endpoint
+  // (probes from the node's kubelet, scrapers) has its own. The NetworkPolicy narrows both again.
   env.push(
     { name: "ZEROFS_LISTEN", value: "0.0.0.0" },
     { name: "ZEROFS_NFS_PORT", value: String(NFS_PORT) },
+    { name: "ZEROFS_ALLOWED_CLIENTS", value: o.allowedClients.join(",") },
+    { name: "ZEROFS_INSECURE", value: String(spec.nfs.insecure) },
     { name: "ZEROFS_HTTP_LISTEN", value: "0.0.0.0" },
     { name: "ZEROFS_HTTP_PORT", value: String(HTTP_PORT) },
+    { name: "ZEROFS_HTTP_ALLOWED_CLIENTS", value: o.httpAllowedClients.join(",") },
   );
-  if (spec.nfs.allowedCIDRs.length > 0) env.push({ name: "ZEROFS_ALLOWED_CLIENTS", value: spec.nfs.allowedCIDRs.join(",") });
   env.push(
     { name: "ZEROFS_SQUASH", value: spec.nfs.squash },
     { name: "ZEROFS_ANON_UID", value: String(spec.nfs.anonUID) },
@@ -103,11 +112,16 @@ export function serverVolumeMounts(): Record<string, unknown>[] {
   ];
 }
 
-/** The operator's password Secret mounted read-only; `keys` picks which entries are files. */
+/**
+ * The operator's password Secret mounted read-only; `keys` picks which entries are files. Mode
+ * 0400: no one but the owner. The kubelet owns Secret files as root and, because the pod sets
+ * fsGroup (the cache claim needs it), adds group read for the fsGroup: the server (uid and gid
+ * 65532) reads the file through its own group, and no other uid or gid can.
+ */
 export function passwordVolume(v: Pick<ZeroFSVolume, "metadata">, keys: string[]): Record<string, unknown> {
   return {
     name: "password",
-    secret: { secretName: passwordSecretName(v), defaultMode: 0o440, items: keys.map((k) => ({ key: k, path: k })) },
+    secret: { secretName: passwordSecretName(v), defaultMode: 0o400, items: keys.map((k) => ({ key: k, path: k })) },
   };
 }
 
@@ -120,8 +134,19 @@ export function scheduling(spec: NormalizedSpec): Record<string, unknown> {
   return s;
 }
 
-export const DEFAULT_RESOURCES = { requests: { cpu: "100m", memory: "256Mi" } };
+/** A memory limit keeps a misbehaving server (or a hostile client's load) from starving its node. */
+export const DEFAULT_MEMORY_LIMIT = "2Gi";
+export const DEFAULT_RESOURCES = { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: DEFAULT_MEMORY_LIMIT } };
 
+/**
+ * spec.server.resources, always with a memory limit: the user's limits.memory, else the larger of
+ * the default and requests.memory (a limit below the request would be rejected).
+ */
 export function serverResources(spec: NormalizedSpec): Record<string, unknown> {
-  return spec.server.resources ?? DEFAULT_RESOURCES;
+  const r = spec.server.resources as { requests?: Record<string, string | number>; limits?: Record<string, string | number> } | undefined;
+  if (!r) return DEFAULT_RESOURCES;
+  if (r.limits?.memory !== undefined) return r;
+  const req = r.requests?.memory;
+  const limit = req !== undefined && quantityBytes(req, "spec.server.resources.requests.memory") > quantityBytes(DEFAULT_MEMORY_LIMIT) ? req : DEFAULT_MEMORY_LIMIT;
+  return { ...r, limits: { ...r.limits, memory: limit } };
 }

@@ -11,7 +11,7 @@ import type { ZeroFSVolume } from "../api/types.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { Informer, type InformerEventType } from "../kube/informer.ts";
 import { R } from "../kube/resources.ts";
-import type { Deployment, Job, KubeObject, PersistentVolume, PersistentVolumeClaim, Service } from "../kube/types.ts";
+import type { Deployment, Job, KubeObject, NetworkPolicy, PersistentVolume, PersistentVolumeClaim, Service } from "../kube/types.ts";
 import type { Caches, ReconcileDeps, ReconcilerConfig } from "../reconcile/context.ts";
 import { S3DataDeleter, type DataDeleter } from "../reconcile/data-deleter.ts";
 import { Reconciler } from "../reconcile/reconciler.ts";
@@ -65,6 +65,7 @@ export class Controller {
       pvcs: inf<PersistentVolumeClaim>(R.pvcs, { labelSelector: MANAGED }),
       pvs: inf<PersistentVolume>(R.pvs, { labelSelector: MANAGED }),
       jobs: inf<Job>(R.jobs, { labelSelector: MANAGED }),
+      networkPolicies: inf<NetworkPolicy>(R.networkPolicies, { labelSelector: MANAGED }),
     };
     this.secrets = inf<KubeObject>(R.secrets, { metadataOnly: true });
     this.queue = new WorkQueue({ baseDelayMs: o.queueBaseDelayMs, maxDelayMs: o.queueMaxDelayMs, onDepth: (d) => m.queueDepth.set(d) });
@@ -95,7 +96,7 @@ export class Controller {
       const name = l[LABEL_VOLUME_NAME];
       if (ns && name) this.enqueue(`${ns}/${name}`);
     };
-    for (const c of [this.caches.deployments, this.caches.services, this.caches.pvcs, this.caches.pvs, this.caches.jobs] as unknown as Informer<KubeObject>[]) c.on(byLabels);
+    for (const c of [this.caches.deployments, this.caches.services, this.caches.pvcs, this.caches.pvs, this.caches.jobs, this.caches.networkPolicies] as unknown as Informer<KubeObject>[]) c.on(byLabels);
     this.secrets.on((t, s) => {
       byLabels(t, s);
       const ns = s.metadata.namespace;

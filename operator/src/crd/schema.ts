@@ -99,49 +99,65 @@ const server: Schema = {
   description: "The NFS server Deployment (one replica, strategy Recreate: one writer).",
   default: {},
   properties: {
-    image: str("Server image; defaults to the operator's configured image.", { minLength: 1, maxLength: 512 }),
+    image: str("Server image; defaults to the operator's configured image. Others must match the operator's allow-list (chart value volumePolicy.allowedImages).", { minLength: 1, maxLength: 512 }),
     imagePullPolicy: str("Image pull policy.", { enum: ["Always", "IfNotPresent", "Never"] }),
     resources: {
       type: "object",
-      description: "Container resources.",
+      description: "Container resources. Default: requests cpu 100m, memory 256Mi; limits memory 2Gi (a memory limit is always set: the larger of 2Gi and requests.memory unless limits.memory is given).",
       properties: { limits: resourceList, requests: resourceList },
     },
-    nodeSelector: stringMap("Node selector of the server pod."),
-    tolerations: preserve("Tolerations of the server pod.", "array"),
-    affinity: preserve("Affinity of the server pod."),
+    nodeSelector: stringMap("Node selector of the server pod (allowed unless the operator's volumePolicy.allowNodePlacement is false)."),
+    tolerations: preserve("Tolerations of the server pod (refused unless the operator's volumePolicy.allowTolerations is true).", "array"),
+    affinity: preserve("Affinity of the server pod (allowed unless the operator's volumePolicy.allowNodePlacement is false)."),
     podLabels: stringMap("Extra labels on the server pod."),
     podAnnotations: stringMap("Extra annotations on the server pod."),
     logLevel: str("Server log level (ZEROFS_LOG_LEVEL).", {
       enum: ["trace", "debug", "info", "warn", "error", "fatal"],
       default: DEFAULTS.logLevel,
     }),
-    priorityClassName: str("PriorityClass of the server pod.", { maxLength: 253 }),
+    priorityClassName: str("PriorityClass of the server pod; must be in the operator's volumePolicy.allowedPriorityClasses.", { maxLength: 253 }),
   },
 };
 
 const nfs: Schema = {
   type: "object",
-  description: "NFS export policy.",
+  description: "NFS export policy (exports(5) defaults: root squash, secure, no export to the world unless asked for).",
   default: {},
   properties: {
     allowedCIDRs: {
       type: "array",
-      description: "Client networks allowed to connect (ZEROFS_ALLOWED_CLIENTS); empty allows every client.",
+      description:
+        "Client networks the server accepts (ZEROFS_ALLOWED_CLIENTS), also the NetworkPolicy's NFS sources. Empty: the operator's default list (chart value volumeDefaults.allowedCIDRs, private address ranges unless changed). Everyone only when given explicitly as [0.0.0.0/0, ::/0].",
       maxItems: 64,
       items: {
         type: "string",
         maxLength: 64,
         "x-kubernetes-validations": [{ rule: "isCIDR(self)", message: "must be a CIDR such as 10.0.0.0/8" }],
       },
-      default: [],
     },
-    squash: str("none | root | all: map root (or everyone) to the anonymous uid/gid (ZEROFS_SQUASH).", {
+    squash: str("none | root | all: map root (uid and gid 0), or everyone, to the anonymous uid/gid (ZEROFS_SQUASH).", {
       enum: ["none", "root", "all"],
       default: DEFAULTS.squash,
     }),
+    insecure: bool(
+      "Accept requests from source ports >= 1024 (ZEROFS_INSECURE). Kernel clients (the kubelet's mounts) use privileged ports, which kube-proxy's NAT keeps privileged; set this for user-space clients running as non-root, mounts with noresvport, or dataplanes that rewrite source ports into the unprivileged range.",
+      DEFAULTS.insecure,
+    ),
     anonUID: { type: "integer", format: "int64", minimum: 0, maximum: 4294967295, default: DEFAULTS.anonId, description: "uid squashed callers become." },
     anonGID: { type: "integer", format: "int64", minimum: 0, maximum: 4294967295, default: DEFAULTS.anonId, description: "gid squashed callers become." },
     readOnly: bool("Export read-only (ZEROFS_READ_ONLY).", DEFAULTS.readOnly),
+  },
+};
+
+const peers = (description: string): Schema => ({ ...preserve(description, "array"), maxItems: 32 });
+const networkPolicy: Schema = {
+  type: "object",
+  description:
+    "Extra sources for the volume's NetworkPolicy (created when the operator's networkPolicy.enabled is true). NFS (2049) is always admitted from the allowed CIDRs (the nodes' kubelets mount from the node network); the kubelet's probes come from the pod's own node, which NetworkPolicies always admit.",
+  default: {},
+  properties: {
+    nfsFrom: peers("NetworkPolicyPeers (podSelector, namespaceSelector, ipBlock) also admitted to NFS, e.g. pods running a user-space NFS client."),
+    metricsFrom: peers("NetworkPolicyPeers admitted to the metrics port (9090), in addition to the operator's networkPolicy.metricsFrom (e.g. Prometheus)."),
   },
 };
 
@@ -168,7 +184,7 @@ const persistentVolume: Schema = {
       properties: {
         create: bool("Create the claim.", DEFAULTS.claimCreate),
         name: str("Claim name; defaults to the volume's name.", { maxLength: 253, pattern: DNS_SUBDOMAIN }),
-        namespace: str("Claim namespace; defaults to the volume's namespace.", { maxLength: 63, pattern: DNS_SUBDOMAIN }),
+        namespace: str("Claim namespace; defaults to the volume's namespace. Another namespace is refused unless the operator allows it (chart value volumePolicy.allowCrossNamespaceClaims).", { maxLength: 63, pattern: DNS_SUBDOMAIN }),
       },
       ...immutable("spec.persistentVolume.claim"),
     },
@@ -185,6 +201,7 @@ const specSchema: Schema = {
     cache,
     server,
     nfs,
+    networkPolicy,
     persistentVolume,
     capacity: quantity("Capacity limit of the filesystem (ZEROFS_CAPACITY_BYTES); writes past it fail with ENOSPC."),
     deletionPolicy: str("What happens to the data when the volume is deleted: Retain keeps it, Delete removes the storage prefix.", {

@@ -20,6 +20,7 @@ export const R = {
   pods: rt("v1", "Pod", "pods"),
   jobs: rt("batch/v1", "Job", "jobs"),
   events: rt("v1", "Event", "events"),
+  networkPolicies: rt("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
   leases: rt("coordination.k8s.io/v1", "Lease", "leases"),
   namespaces: rt("v1", "Namespace", "namespaces", false),
   serviceAccounts: rt("v1", "ServiceAccount", "serviceaccounts"),

@@ -101,6 +101,15 @@ export interface PersistentVolume extends KubeObject {
   status?: { phase?: string };
 }
 
+export interface NetworkPolicyRule {
+  ports?: { protocol?: string; port?: number | string }[];
+  from?: Record<string, unknown>[];
+}
+
+export interface NetworkPolicy extends KubeObject {
+  spec: { podSelector: { matchLabels?: Record<string, string> }; policyTypes?: string[]; ingress?: NetworkPolicyRule[]; [field: string]: unknown };
+}
+
 export interface JobCondition {
   type: string;
   status: string;

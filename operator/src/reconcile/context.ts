@@ -5,7 +5,8 @@ import type { EventRecorder } from "../controller/events.ts";
 import type { OperatorMetrics } from "../controller/metrics.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Informer } from "../kube/informer.ts";
-import type { Deployment, Job, PersistentVolume, PersistentVolumeClaim, Service } from "../kube/types.ts";
+import { DEFAULT_NETWORK, DEFAULT_POLICY, type NetworkDefaults, type VolumePolicy } from "../api/policy.ts";
+import type { Deployment, Job, NetworkPolicy, PersistentVolume, PersistentVolumeClaim, Service } from "../kube/types.ts";
 import type { DataDeleter } from "./data-deleter.ts";
 
 export interface Caches {
@@ -18,6 +19,7 @@ export interface Caches {
   pvs: Informer<PersistentVolume>;
   /** Password-change Jobs. */
   jobs: Informer<Job>;
+  networkPolicies: Informer<NetworkPolicy>;
 }
 
 export interface ReconcilerConfig {
@@ -29,12 +31,20 @@ export interface ReconcilerConfig {
   rotationPollMs: number;
   /** backoffLimit of the password-change Jobs. */
   jobBackoffLimit: number;
+  /** Client lists and NetworkPolicy defaults. */
+  network: NetworkDefaults;
+  /** What volume authors may ask for. */
+  policy: VolumePolicy;
+  /** The only namespace the operator sees (and has RBAC for); undefined: all. */
+  namespace?: string;
 }
 
 export const DEFAULT_RECONCILER_CONFIG: Omit<ReconcilerConfig, "serverImage"> = {
   deletionPollMs: 5_000,
   rotationPollMs: 2_000,
   jobBackoffLimit: 2,
+  network: DEFAULT_NETWORK,
+  policy: DEFAULT_POLICY,
 };
 
 export interface ReconcileDeps {

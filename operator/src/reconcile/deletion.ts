@@ -24,18 +24,25 @@ import { readUserSecrets } from "./secrets.ts";
 
 const ours = (o: { metadata: { labels?: Record<string, string> } }): boolean => o.metadata.labels?.[LABEL_MANAGED_BY] === MANAGED_BY;
 
+/**
+ * What still uses the volume. An operator restricted to one namespace (a Role, no cluster-wide
+ * read) looks for claims and pods there only; a claim elsewhere still shows through the
+ * PersistentVolume's claimRef, which it can read.
+ */
 export async function findBlockers(d: ReconcileDeps, v: ZeroFSVolume, pvName: string, claim: { namespace: string; name: string }, clusterIP: string | undefined): Promise<string[]> {
   const blockers: string[] = [];
+  const scope = d.config.namespace;
+  const ourClaim = `${claim.namespace}/${claim.name}`;
   // Claims that reach the server: ours, plus any other claim bound to our PersistentVolume.
-  const claims = new Set<string>([`${claim.namespace}/${claim.name}`]);
-  const allClaims = await d.client.list<PersistentVolumeClaim>(R.pvcs);
+  const claims = new Set<string>([ourClaim]);
+  const allClaims = await d.client.list<PersistentVolumeClaim>(R.pvcs, scope);
   for (const c of allClaims.items) {
     if (c.spec.volumeName !== pvName) continue;
     const k = `${c.metadata.namespace}/${c.metadata.name}`;
     claims.add(k);
-    if (!ours(c) || k !== `${claim.namespace}/${claim.name}`) blockers.push(`PersistentVolumeClaim ${k} is bound to PersistentVolume ${pvName}`);
+    if (!ours(c) || k !== ourClaim) blockers.push(`PersistentVolumeClaim ${k} is bound to PersistentVolume ${pvName}`);
   }
-  const pods = await d.client.list<Pod>(R.pods);
+  const pods = await d.client.list<Pod>(R.pods, scope);
   for (const p of pods.items) {
     if (p.status?.phase === "Succeeded" || p.status?.phase === "Failed") continue;
     const pk = `${p.metadata.namespace}/${p.metadata.name}`;
@@ -45,11 +52,13 @@ export async function findBlockers(d: ReconcileDeps, v: ZeroFSVolume, pvName: st
       else if (clusterIP && vol.nfs?.server === clusterIP) blockers.push(`Pod ${pk} mounts ${clusterIP}:${vol.nfs.path} directly`);
     }
   }
-  if (clusterIP) {
-    const pvs = await d.client.list<PersistentVolume>(R.pvs);
-    for (const pv of pvs.items) {
-      if (pv.metadata.name !== pvName && pv.spec.nfs?.server === clusterIP) blockers.push(`PersistentVolume ${pv.metadata.name} points at the server (${clusterIP})`);
-    }
+  const pvs = await d.client.list<PersistentVolume>(R.pvs);
+  for (const pv of pvs.items) {
+    if (pv.metadata.name === pvName) {
+      const ref = pv.spec.claimRef;
+      const k = ref ? `${ref.namespace ?? ""}/${ref.name ?? ""}` : "";
+      if (pv.status?.phase === "Bound" && ref && !claims.has(k)) blockers.push(`PersistentVolume ${pvName} is bound to PersistentVolumeClaim ${k}`);
+    } else if (clusterIP && pv.spec.nfs?.server === clusterIP) blockers.push(`PersistentVolume ${pv.metadata.name} points at the server (${clusterIP})`);
   }
   return blockers;
 }

@@ -2,19 +2,22 @@
  * One reconcile of one ZeroFSVolume: level-triggered (it looks at everything, not at what
  * changed) and idempotent (a second run over an unchanged world writes nothing).
  *
- *   finalizer -> spec -> referenced Secrets -> password state + rotation step -> Service ->
- *   cache claim -> Deployment -> PersistentVolume + claim -> status (+ Events on transitions)
+ *   finalizer -> spec -> policy -> referenced Secrets -> password state + rotation step ->
+ *   Service -> NetworkPolicy -> cache claim -> Deployment -> PersistentVolume + claim ->
+ *   status (+ Events on transitions)
  *
  * Problems of the user's making (invalid spec, missing Secret) end in the status with a reason;
  * API failures are thrown so the work queue retries with backoff.
  */
 import { LABEL_COMPONENT } from "../api/constants.ts";
+import { checkPolicy, effectiveAllowedCIDRs } from "../api/policy.ts";
 import { InvalidSpecError, normalizeSpec, type NormalizedSpec } from "../api/spec.ts";
 import type { ZeroFSVolume, ZeroFSVolumeStatus } from "../api/types.ts";
 import { buildDeployment } from "../builders/deployment.ts";
 import { volumeSelector } from "../builders/labels.ts";
 import { cacheClaimName, consumerClaim, passwordSecretName, persistentVolumeName, rotationJobName, serverName, verifyJobName } from "../builders/names.ts";
 import { parsePasswordSecret, type PasswordState } from "../builders/secret.ts";
+import { buildNetworkPolicy } from "../builders/network-policy.ts";
 import { buildService } from "../builders/service.ts";
 import { buildCacheClaim, buildConsumerClaim, buildPersistentVolume } from "../builders/storage.ts";
 import { KubeApiError, isInvalid, isNotFound } from "../kube/errors.ts";
@@ -26,7 +29,7 @@ import { passwordHash } from "../rotation/password.ts";
 import { computeStatus, rotationInProgress, type Observations, type Problem } from "../status/compute.ts";
 import { COND_READY, findCondition } from "../status/conditions.ts";
 import { writeStatus } from "../status/write.ts";
-import { ensureApplied } from "./apply.ts";
+import { NotOwnedError, ensureApplied, foreignReason } from "./apply.ts";
 import type { ReconcileDeps, ReconcileResult } from "./context.ts";
 import { reconcileDeletion } from "./deletion.ts";
 import { addFinalizer, hasFinalizer } from "./finalizer.ts";
@@ -73,10 +76,29 @@ export class Reconciler {
     const ns = v.metadata.namespace;
     const log = this.d.log.child({ volume: key });
     const image = spec.server.image ?? this.d.config.serverImage;
+    const refused = checkPolicy(spec, ns, this.d.config.serverImage, this.d.config.policy);
+    if (refused) {
+      // Nothing is applied: a running server keeps its previous (allowed) settings.
+      log.warn({ reason: refused.reason }, refused.message);
+      const st = computeStatus(v.status, { generation: v.metadata.generation ?? 0, configProblem: refused, rotation: v.status?.passwordRotation ?? { phase: "Idle" } }, now());
+      await this.finish(v, st);
+      return { phase: st.phase };
+    }
+    const allowedClients = effectiveAllowedCIDRs(spec, this.d.config.network);
+    const network = { allowedClients, httpAllowedClients: this.d.config.network.httpAllowedCIDRs };
     const secrets = await readUserSecrets(this.d.client, v, spec);
 
     // --- password state and rotation -------------------------------------------------------
     const stateSecret = await this.d.client.get<Secret>(R.secrets, ns, passwordSecretName(v));
+    const foreignSecret = stateSecret && foreignReason(stateSecret, v, `Secret ${ns}/${passwordSecretName(v)}`);
+    if (foreignSecret) {
+      // Someone else's Secret under the name of the operator's password copy: never adopt (or
+      // mount) it. Reported as a spec-level problem: nothing else can proceed without the copy.
+      await this.d.events.emit(v, "Warning", "ResourceNotOwned", foreignSecret);
+      const st = computeStatus(v.status, { generation: v.metadata.generation ?? 0, configProblem: { reason: "ResourceNotOwned", message: foreignSecret }, rotation: v.status?.passwordRotation ?? { phase: "Idle" } }, now());
+      await this.finish(v, st);
+      return { phase: st.phase };
+    }
     let state: PasswordState | undefined = stateSecret ? parsePasswordSecret(stateSecret) : undefined;
     if (stateSecret && !state) {
       // Someone edited or replaced the operator's Secret. Overwriting it could lose the only copy
@@ -97,7 +119,7 @@ export class Reconciler {
     }
     const user = secrets.password ? { password: secrets.password, hash: state ? passwordHash(state.hmacKey, secrets.password) : "" } : undefined;
     const decision = decideRotation({ state, user, serverStopped, rotateJob, verifyJob, previous: v.status?.passwordRotation });
-    const executed = await executeRotation(rd, { volume: v, spec, image, decision, state, stateSecret, userPassword: secrets.password, jobBackoffLimit: this.d.config.jobBackoffLimit });
+    const executed = await executeRotation(rd, { volume: v, spec, image, decision, state, stateSecret, userPassword: secrets.password, jobBackoffLimit: this.d.config.jobBackoffLimit, network });
     state = executed.state;
     const requeue: number[] = [];
     if (executed.again) requeue.push(0);
@@ -123,6 +145,12 @@ export class Reconciler {
         await fn();
       } catch (err) {
         if (err instanceof KubeApiError && (err.status === 409 || err.status >= 500 || err.status === 0)) throw err; // transient: retry with backoff
+        if (err instanceof NotOwnedError) {
+          log.warn({ err: err.message }, `${what} not applied: the object belongs to someone else`);
+          await this.d.events.emit(v, "Warning", err.reason, err.message);
+          problems.push({ reason: err.reason, message: err.message });
+          return;
+        }
         log.warn({ err: (err as Error).message }, `${what} failed`);
         problems.push({ reason: "ApplyFailed", message: (err as Error).message });
       }
@@ -134,12 +162,12 @@ export class Reconciler {
       let desired = buildService(v, live ? undefined : v.status?.server?.clusterIP);
       let r;
       try {
-        r = await ensureApplied(this.d.client, desired, live, this.d.caches.services);
+        r = await ensureApplied(this.d.client, desired, live, this.d.caches.services, v);
       } catch (err) {
         // The recorded ClusterIP was taken by another Service: accept a new one (the PV will say so).
         if (!live && desired.spec.clusterIP && isInvalid(err)) {
           desired = buildService(v);
-          r = await ensureApplied(this.d.client, desired, undefined, this.d.caches.services);
+          r = await ensureApplied(this.d.client, desired, undefined, this.d.caches.services, v);
         } else throw err;
       }
       if (r.created) await this.d.events.emit(v, "Normal", "ServiceCreated", `created Service ${ns}/${serverName(v)}`);
@@ -147,9 +175,16 @@ export class Reconciler {
       if (ip && ip !== "None") clusterIP = ip;
     });
 
+    if (this.d.config.network.networkPolicy) {
+      await attempt("NetworkPolicy", async () => {
+        const desired = buildNetworkPolicy(v, spec, { allowedClients, metricsFrom: this.d.config.network.metricsFrom });
+        await ensureApplied(this.d.client, desired, this.d.caches.networkPolicies.get(ns, serverName(v)), this.d.caches.networkPolicies, v);
+      });
+    }
+
     const cacheName = cacheClaimName(v, spec);
     await attempt("cache PersistentVolumeClaim", async () => {
-      await ensureApplied(this.d.client, buildCacheClaim(v, spec), this.d.caches.pvcs.get(ns, cacheName), this.d.caches.pvcs);
+      await ensureApplied(this.d.client, buildCacheClaim(v, spec), this.d.caches.pvcs.get(ns, cacheName), this.d.caches.pvcs, v);
     });
 
     let deployment: Deployment | undefined;
@@ -162,8 +197,9 @@ export class Reconciler {
         replicas: decision.replicas,
         passwordHash: state.activeHash,
         credentialsDigest: secrets.credentialsDigest,
+        network,
       });
-      const r = await ensureApplied(this.d.client, desired, this.d.caches.deployments.get(ns, serverName(v)), this.d.caches.deployments);
+      const r = await ensureApplied(this.d.client, desired, this.d.caches.deployments.get(ns, serverName(v)), this.d.caches.deployments, v);
       deployment = r.obj;
       if (r.created) await this.d.events.emit(v, "Normal", "ServerCreated", `created Deployment ${ns}/${serverName(v)} (image ${image})`);
     });
@@ -183,25 +219,40 @@ export class Reconciler {
     if (spec.persistentVolume.create && clusterIP) {
       const pvName = persistentVolumeName(v);
       const ip = clusterIP;
-      await attempt("PersistentVolume", async () => {
-        const live = this.d.caches.pvs.get(undefined, pvName);
-        if (live?.spec.nfs && live.spec.nfs.server !== ip) {
-          throw new Error(
-            `PersistentVolume ${pvName} points at ${live.spec.nfs.server} but Service ${ns}/${serverName(v)} now has ClusterIP ${ip}; a PV's NFS server cannot change: delete the PV (and its claim) once no pod uses it and the operator recreates it`,
-          );
-        }
-        const r = await ensureApplied(this.d.client, buildPersistentVolume(v, spec, ip), live, this.d.caches.pvs);
-        if (r.created) await this.d.events.emit(v, "Normal", "PersistentVolumeCreated", `created PersistentVolume ${pvName} for ${ip}:/`);
-        pvObs = { name: pvName, phase: r.obj.status?.phase };
-      });
-      if (spec.persistentVolume.claim.create) {
-        const c = consumerClaim(v, spec);
+      // The PV is pre-bound (claimRef) to the consumers' claim by name: if someone else's claim
+      // already has that name, the PV would hand them the volume. Check the claim first and
+      // provision neither while the name is taken.
+      const c = spec.persistentVolume.claim.create ? consumerClaim(v, spec) : undefined;
+      let claimLive: PersistentVolumeClaim | undefined;
+      let claimFree = true;
+      if (c) {
         await attempt("PersistentVolumeClaim", async () => {
-          const live = this.d.caches.pvcs.get(c.namespace, c.name) ?? (await this.d.client.get<PersistentVolumeClaim>(R.pvcs, c.namespace, c.name));
-          if (live && live.spec.volumeName && live.spec.volumeName !== pvName) {
-            throw new Error(`PersistentVolumeClaim ${c.namespace}/${c.name} already exists and is bound to ${live.spec.volumeName}, not ${pvName}; choose another spec.persistentVolume.claim.name`);
+          claimFree = false;
+          claimLive = this.d.caches.pvcs.get(c.namespace, c.name) ?? (await this.d.client.get<PersistentVolumeClaim>(R.pvcs, c.namespace, c.name));
+          const foreign = claimLive && foreignReason(claimLive, v, `PersistentVolumeClaim ${c.namespace}/${c.name}`);
+          if (foreign) throw new NotOwnedError(foreign);
+          if (claimLive?.spec.volumeName && claimLive.spec.volumeName !== pvName) {
+            throw new Error(`PersistentVolumeClaim ${c.namespace}/${c.name} already exists and is bound to ${claimLive.spec.volumeName}, not ${pvName}; choose another spec.persistentVolume.claim.name`);
           }
-          const r = await ensureApplied(this.d.client, buildConsumerClaim(v, spec, live?.spec.resources?.requests?.storage), live, this.d.caches.pvcs);
+          claimFree = true;
+        });
+      }
+      if (claimFree) {
+        await attempt("PersistentVolume", async () => {
+          const live = this.d.caches.pvs.get(undefined, pvName);
+          if (live?.spec.nfs && live.spec.nfs.server !== ip) {
+            throw new Error(
+              `PersistentVolume ${pvName} points at ${live.spec.nfs.server} but Service ${ns}/${serverName(v)} now has ClusterIP ${ip}; a PV's NFS server cannot change: delete the PV (and its claim) once no pod uses it and the operator recreates it`,
+            );
+          }
+          const r = await ensureApplied(this.d.client, buildPersistentVolume(v, spec, ip), live, this.d.caches.pvs, v);
+          if (r.created) await this.d.events.emit(v, "Normal", "PersistentVolumeCreated", `created PersistentVolume ${pvName} for ${ip}:/`);
+          pvObs = { name: pvName, phase: r.obj.status?.phase };
+        });
+      }
+      if (c && claimFree) {
+        await attempt("PersistentVolumeClaim", async () => {
+          const r = await ensureApplied(this.d.client, buildConsumerClaim(v, spec, claimLive?.spec.resources?.requests?.storage), claimLive, this.d.caches.pvcs, v);
           claimObs = { namespace: c.namespace, name: c.name, phase: r.obj.status?.phase };
         });
       }

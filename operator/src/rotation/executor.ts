@@ -65,6 +65,7 @@ export interface ExecuteInput {
   stateSecret: Secret | undefined;
   userPassword: Buffer | undefined;
   jobBackoffLimit: number;
+  network: { allowedClients: string[]; httpAllowedClients: string[] };
 }
 
 /** Returns the password state after the step (re-read on the next reconcile anyway) and whether to come back at once. */
@@ -102,7 +103,7 @@ export async function executeRotation(d: RotationDeps, i: ExecuteInput): Promise
     }
     case "create-job": {
       if (!state?.pending || !i.spec) return { state, again: false };
-      const job = buildPasswordJob(a.job, { volume: v, spec: i.spec, image: i.image, targetHash: state.pending.hash, backoffLimit: i.jobBackoffLimit });
+      const job = buildPasswordJob(a.job, { volume: v, spec: i.spec, image: i.image, targetHash: state.pending.hash, backoffLimit: i.jobBackoffLimit, network: i.network });
       try {
         const created = await d.client.create(job);
         d.jobs.upsert(created);
