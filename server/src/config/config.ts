@@ -41,6 +41,18 @@ export const SETTINGS = {
   anonGid: { env: "ZEROFS_ANON_GID", flag: "anon-gid", help: "gid squashed callers become", default: "65534" },
   readOnly: { env: "ZEROFS_READ_ONLY", flag: "read-only", boolean: true, help: "export read-only (true/false)", default: "false" },
   capacity: { env: "ZEROFS_CAPACITY_BYTES", flag: "capacity", help: "optional capacity limit in bytes; writes past it get ENOSPC" },
+  storeTimeout: {
+    env: "ZEROFS_STORE_TIMEOUT_SECONDS",
+    flag: "store-timeout-seconds",
+    help: "deadline of one object store request (plus 1 s per MiB it moves); an NFS request stuck on the store gets NFS3ERR_JUKEBOX (retry later) after it, a durable write after twice it",
+    default: "10",
+  },
+  shutdownTimeout: {
+    env: "ZEROFS_SHUTDOWN_TIMEOUT_SECONDS",
+    flag: "shutdown-timeout-seconds",
+    help: "on SIGTERM/SIGINT, how long to finish requests and flush before exiting 1 with what was not flushed",
+    default: "20",
+  },
   logLevel: { env: "ZEROFS_LOG_LEVEL", flag: "log-level", help: "trace | debug | info | warn | error | fatal", default: "info" },
 } as const satisfies Record<string, Setting>;
 
@@ -71,6 +83,10 @@ export interface Config {
   anonGid: number;
   readOnly: boolean;
   capacityBytes: number | undefined;
+  /** Deadline of one object store request (ms). */
+  storeTimeoutMs: number;
+  /** Deadline of a graceful stop (ms). */
+  shutdownTimeoutMs: number;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
 }
 
@@ -113,6 +129,7 @@ export function helpText(): string {
 const BOOL = z.enum(["true", "false", "1", "0", "yes", "no"], { error: "expected true or false" }).transform((v) => v === "true" || v === "1" || v === "yes");
 const PORT = z.coerce.number({ error: "expected a port number" }).int("expected a whole port number").min(0, "expected a port in 0..65535").max(65535, "expected a port in 0..65535");
 const ID = z.coerce.number({ error: "expected a numeric id" }).int("expected a whole number").min(0, "expected an id in 0..4294967295").max(0xffffffff, "expected an id in 0..4294967295");
+const SECONDS = z.coerce.number({ error: "expected a number of seconds" }).min(0.05, "expected at least 0.05 seconds").max(3600, "expected at most 3600 seconds");
 const HOST = z.string().refine((v) => isIP(v) !== 0 || /^[a-zA-Z0-9.-]+$/.test(v), "expected an IP address or host name");
 
 function cidrProblem(c: string): string | undefined {
@@ -254,6 +271,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     anonGid: get("anonGid", ID, "65534") ?? 65534,
     readOnly: get("readOnly", BOOL, "false") ?? false,
     capacityBytes: capacity,
+    storeTimeoutMs: Math.round((get("storeTimeout", SECONDS, "10") ?? 10) * 1000),
+    shutdownTimeoutMs: Math.round((get("shutdownTimeout", SECONDS, "20") ?? 20) * 1000),
     logLevel: get("logLevel", z.enum(["trace", "debug", "info", "warn", "error", "fatal"], { error: "expected trace, debug, info, warn, error or fatal" }), "info") ?? "info",
   } satisfies Config;
   if (problems.length > 0) throw new ConfigError(problems);
