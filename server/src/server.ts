@@ -43,13 +43,13 @@ export interface RunningServer {
 /** A graceful stop reached its deadline before everything reached the store. */
 export class ShutdownIncompleteError extends Error {
   readonly unflushed: Unflushed;
-  constructor(deadlineMs: number, unflushed: Unflushed, storeState: string, options?: { cause?: unknown }) {
+  constructor(deadlineMs: number, unflushed: Unflushed, store: string, options?: { cause?: unknown }) {
     const lost = unflushed.notDurableBatches > 0
       ? `${unflushed.notDurableBatches} buffered write batches (${unflushed.notDurableBytes} bytes) never reached the object store and are lost; ` +
         "none had been acknowledged as durable (acknowledged writes are already in the store, and NFS clients re-send uncommitted UNSTABLE writes when they see the new write verifier)"
       : "every acknowledged and every buffered write is durable in the WAL";
     super(
-      `shutdown deadline of ${deadlineMs / 1000} s passed (object store ${storeState}): ${lost}; ` +
+      `shutdown deadline of ${deadlineMs / 1000} s passed before the flush finished (${store}): ${lost}; ` +
         `${unflushed.memtableBytes} bytes of memtable were not flushed to SSTs and are replayed from the WAL at the next start`,
       options,
     );
@@ -233,7 +233,9 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
             await openVol.close({ signal: deadline.signal });
           } catch (err) {
             if (err instanceof FlushIncompleteError) {
-              throw new ShutdownIncompleteError(opts.deadlineMs ?? 0, err.unflushed, storeHealth.state, { cause: err });
+              const h = storeHealth.status();
+              const store = h.state === "degraded" ? `object store unavailable since ${h.since.toISOString()}` : "the object store did not answer in time";
+              throw new ShutdownIncompleteError(opts.deadlineMs ?? 0, err.unflushed, store, { cause: err });
             }
             throw err;
           } finally {
