@@ -61,6 +61,8 @@ describe("GuardedStore", () => {
 
     fault.reset();
     assert.equal((await store.get("a")).toString(), "x");
+    assert.equal(health.state, "degraded", "reads answer again, but writes have not yet");
+    await store.put("b", Buffer.from("y"));
     assert.equal(health.state, "healthy");
     assert.deepEqual(changes, ["degraded", "healthy"]);
     const lines = log.at(INFO);
@@ -97,14 +99,32 @@ describe("GuardedStore", () => {
     assert.equal(health.state, "degraded");
     assert.deepEqual(changes, ["degraded"]);
     assert.equal(log.at(INFO).length, 1);
-    assert.match(String(log.at(INFO)[0]!.reason), /3 requests in a row failed/);
+    assert.match(String(log.at(INFO)[0]!.reason), /3 writes in a row failed/);
     assert.ok(log.lines.filter((l) => l.msg === "object store request failed").length >= 10, "each failure is at debug");
     fault.reset();
+    await store.list("wal/");
     await store.putIfAbsent("wal/ok", Buffer.from("x"));
     assert.deepEqual(changes, ["degraded", "healthy"]);
     assert.equal(log.at(INFO).length, 2);
     // 10 writes and the read's attempts (each retry is a failed request).
     assert.ok(Number(log.at(INFO)[1]!.failedRequests) >= 13, String(log.at(INFO)[1]!.failedRequests));
+  });
+
+  it("a store that answers reads but fails every write stays degraded: no flapping with each read", async () => {
+    const { fault, store, health, log, changes } = setup(200);
+    await store.put("k", Buffer.from("v"));
+    fault.addRule({ op: ["put", "putIfAbsent", "delete"], error: true });
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(store.putIfAbsent(`wal/${i}`, Buffer.from("x")), StoreUnavailableError);
+      assert.equal((await store.get("k")).toString(), "v");
+      await assert.rejects(store.get("missing"), ObjectNotFoundError);
+    }
+    assert.equal(health.state, "degraded");
+    assert.deepEqual(changes, ["degraded"]);
+    assert.equal(log.at(INFO).length, 1);
+    fault.reset();
+    await store.delete("k");
+    assert.deepEqual(changes, ["degraded", "healthy"]);
   });
 
   it("the deadline grows with the bytes a request moves", () => {

@@ -4,7 +4,7 @@
  * and read back from its "zerofs serving" log line, stop by SIGTERM or kill -9.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chown, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
@@ -37,6 +37,8 @@ export interface ZerofsOptions {
   cacheDir?: string;
   /** Fixed NFS port (default: any free one). */
   port?: number;
+  /** Run as this user (the test runs as root: permission bits would not stop the server). */
+  user?: { uid: number; gid: number };
 }
 
 async function freeLoopbackPort(): Promise<number> {
@@ -80,9 +82,10 @@ export async function runZerofs(opts: ZerofsOptions): Promise<{ code: number | n
 export async function startZerofs(opts: ZerofsOptions, timeoutMs = 60_000): Promise<ZerofsProcess> {
   const ownCache = opts.cacheDir === undefined;
   const cacheDir = opts.cacheDir ?? (await mkdtemp(join(tmpdir(), "zerofs-cache-")));
+  if (ownCache && opts.user) await chown(cacheDir, opts.user.uid, opts.user.gid);
   // Port 0 disables the HTTP endpoint, so pick a free one for it.
   const env = zerofsEnv(opts, cacheDir, await freeLoopbackPort());
-  const proc = spawn(NODE_BIN, [MAIN, ...(opts.args ?? []), opts.url], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(NODE_BIN, [MAIN, ...(opts.args ?? []), opts.url], { env, stdio: ["ignore", "pipe", "pipe"], ...(opts.user ?? {}) });
   let out = "";
   const exited = new Promise<number | null>((r) => proc.on("exit", (c) => r(c)));
   const cleanup = async (): Promise<void> => {

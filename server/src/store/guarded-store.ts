@@ -104,12 +104,12 @@ export class GuardedStore implements ObjectStore {
           this.health.timeout(op, key, deadlineMs);
           throw new StoreUnavailableError(this.description, op, key, "timeout", `no answer within ${formatSeconds(deadlineMs)} (the store's request deadline)`);
         }
-        this.health.success();
+        this.health.success(op);
         return r;
       } catch (err) {
         if (err instanceof StoreUnavailableError) throw err;
         if (err instanceof ObjectNotFoundError || err instanceof PreconditionFailedError) {
-          this.health.success();
+          this.health.success(op);
           throw err;
         }
         // A test's simulated kill -9 is not a store outage.

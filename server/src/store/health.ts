@@ -1,7 +1,9 @@
 /**
  * Health of the object store as seen from its requests: "healthy", or "degraded" from the
  * first request that got no answer within its deadline (a stall) or after `failureThreshold`
- * failed requests in a row, until the next request that gets an answer.
+ * failed requests in a row, until requests get answers again. Reads and writes are tracked
+ * apart: a store that still answers reads but fails every write (a read-only or deleted
+ * volume directory) stays degraded until a write succeeds, instead of flapping with each read.
  *
  * One log line per state change (warn when the outage starts, info when it ends, with the
  * outage's figures); individual failures are logged at debug only, with their stack, since a
@@ -33,12 +35,17 @@ export interface StoreHealthStatus {
   reason: string | undefined;
 }
 
+type Kind = "read" | "write";
+const kindOf = (op: StoreOp): Kind => (op === "get" || op === "head" || op === "list" ? "read" : "write");
+
 export class StoreHealth {
   readonly stats = { failures: 0, timeouts: 0, outages: 0 };
   #state: StoreState = "healthy";
   #since = new Date();
   #reason: string | undefined;
-  #consecutiveFailures = 0;
+  readonly #consecutiveFailures: Record<Kind, number> = { read: 0, write: 0 };
+  /** Which kinds of request are failing; degraded while any is. */
+  readonly #failing: Record<Kind, boolean> = { read: false, write: false };
   /** Figures of the current outage, for the line that ends it. */
   #outage = { failures: 0, timeouts: 0 };
   readonly #opts: StoreHealthOptions;
@@ -58,9 +65,11 @@ export class StoreHealth {
   }
 
   /** A request got an answer (a missing object or a lost precondition is an answer too). */
-  success(): void {
-    this.#consecutiveFailures = 0;
-    if (this.#state === "healthy") return;
+  success(op: StoreOp): void {
+    const kind = kindOf(op);
+    this.#consecutiveFailures[kind] = 0;
+    this.#failing[kind] = false;
+    if (this.#state === "healthy" || this.#failing.read || this.#failing.write) return;
     const outageSeconds = Math.round((Date.now() - this.#since.getTime()) / 100) / 10;
     this.#opts.logger?.info(
       { store: this.#opts.store, outageSeconds, failedRequests: this.#outage.failures, timedOutRequests: this.#outage.timeouts },
@@ -71,19 +80,23 @@ export class StoreHealth {
 
   /** A request failed without an answer (refused connection, I/O error, 5xx after retries). */
   failure(op: StoreOp, key: string, err: unknown): void {
+    const kind = kindOf(op);
     this.stats.failures++;
-    this.#consecutiveFailures++;
+    const n = ++this.#consecutiveFailures[kind];
     if (this.#state === "degraded") this.#outage.failures++;
     this.#opts.logger?.debug({ err, store: this.#opts.store, op, key }, "object store request failed");
-    if (this.#state === "healthy" && this.#consecutiveFailures >= this.#threshold) {
-      this.#outage = { failures: this.#consecutiveFailures, timeouts: 0 };
-      this.#degrade(op, key, `${this.#consecutiveFailures} requests in a row failed, the last with: ${messageOf(err)}`);
+    if (n < this.#threshold) return;
+    this.#failing[kind] = true;
+    if (this.#state === "healthy") {
+      this.#outage = { failures: n, timeouts: 0 };
+      this.#degrade(op, key, `${n} ${kind}s in a row failed, the last with: ${messageOf(err)}`);
     }
   }
 
   /** A request got no answer within its deadline. */
   timeout(op: StoreOp, key: string, deadlineMs: number): void {
     this.stats.timeouts++;
+    this.#failing[kindOf(op)] = true;
     this.#opts.onTimeout?.(op);
     this.#opts.logger?.debug({ store: this.#opts.store, op, key, deadlineSeconds: deadlineMs / 1000 }, "object store request passed its deadline");
     if (this.#state === "degraded") {
