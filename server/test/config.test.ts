@@ -31,6 +31,18 @@ describe("configuration", () => {
     assert.equal(c.readOnly, false);
   });
 
+  it("store and shutdown deadlines: defaults well under Kubernetes' 30 s grace period, flags override, bad values named", () => {
+    const c = readConfig(["/v"], base);
+    assert.equal(c.storeTimeoutMs, 10_000);
+    assert.equal(c.shutdownTimeoutMs, 20_000);
+    const d = readConfig(["/v", "--store-timeout-seconds", "2.5"], { ...base, ZEROFS_STORE_TIMEOUT_SECONDS: "7", ZEROFS_SHUTDOWN_TIMEOUT_SECONDS: "5" });
+    assert.equal(d.storeTimeoutMs, 2_500);
+    assert.equal(d.shutdownTimeoutMs, 5_000);
+    const p = problems(["/v", "--shutdown-timeout-seconds", "0"], { ...base, ZEROFS_STORE_TIMEOUT_SECONDS: "soon" });
+    assert.ok(p.some((x) => /ZEROFS_STORE_TIMEOUT_SECONDS="soon": expected a number of seconds/.test(x)), p.join("\n"));
+    assert.ok(p.some((x) => /--shutdown-timeout-seconds="0": expected at least 0\.05 seconds/.test(x)), p.join("\n"));
+  });
+
   it("names every missing required setting", () => {
     const p = problems([], {});
     const text = p.join("\n");
