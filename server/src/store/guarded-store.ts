@@ -39,7 +39,7 @@ export class GuardedStore implements ObjectStore {
   readonly #bytesPerSecond: number;
   readonly #retryBaseMs: number;
   readonly #retryMaxMs: number;
-  /** Aborted by close(): pending retries stop at once. */
+  /** Aborted by close(): pending retry pauses end at once. */
   readonly #closed = new AbortController();
 
   constructor(inner: ObjectStore, opts: GuardedStoreOptions) {
@@ -89,12 +89,13 @@ export class GuardedStore implements ObjectStore {
     const start = performance.now();
     for (let attempt = 1; ; attempt++) {
       const attemptAbort = new AbortController();
-      const signals = [attemptAbort.signal, this.#closed.signal, ...(opts?.signal ? [opts.signal] : [])];
+      // (The inner store's close() ends what is still in flight when this store closes.)
+      const signal = opts?.signal ? AbortSignal.any([attemptAbort.signal, opts.signal]) : attemptAbort.signal;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<typeof TIMED_OUT>((resolve) => {
         timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, deadlineMs - (performance.now() - start)));
       });
-      const request = run(AbortSignal.any(signals));
+      const request = run(signal);
       try {
         const r = await Promise.race([request, timedOut]);
         if (r === TIMED_OUT) {
