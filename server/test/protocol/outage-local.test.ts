@@ -114,7 +114,13 @@ describe("local volume outages (directory unwritable, directory deleted) under l
     await sleep(1_000);
     assert.deepEqual(w.otherErrors, []);
     const t0 = performance.now();
-    const code = await s.stop();
+    const stopping = s.stop();
+    await sleep(500);
+    const during = await readyz(s);
+    assert.equal(during.status, 503, "not ready while stopping");
+    assert.equal(during.body, "stopping\n");
+    assert.equal(during.health, 200, "still alive while it flushes");
+    const code = await stopping;
     const ms = performance.now() - t0;
     await w.stop();
     console.log(`SIGTERM with the volume deleted: exit ${code} after ${Math.round(ms)} ms (deadline ${SHUTDOWN_TIMEOUT_S} s)`);
