@@ -5,19 +5,60 @@
  * hanging, recovers when the directory is writable again without losing an acknowledged write,
  * and a SIGTERM while the volume is broken exits 1 within the shutdown deadline with a message.
  *
- * Root ignores permission bits, so when the tests run as root the server runs as nobody.
+ * Root ignores permission bits: when the tests run as root, the folders are made immutable
+ * (chattr +i, which binds root too) or, where the file system cannot do that, the server runs
+ * as nobody and the folders are chmod 0555.
  */
 import assert from "node:assert/strict";
-import { chmod, chown, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { chmod, chown, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { startZerofs, type ZerofsProcess } from "../../../test/support/zerofs-process.ts";
 import { logLines, metric, readyz, verifyAcked, waitFor, Writer } from "./outage-support.ts";
 
 const SHUTDOWN_TIMEOUT_S = 3;
-const user = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+const isRoot = process.getuid?.() === 0;
+/** How folders are made unwritable for the server (see the file comment). */
+let mode: "chmod" | "chattr" | "nobody" = "chmod";
+let user: { uid: number; gid: number } | undefined;
+/** Folders currently immutable: after() must release them or they could not be removed. */
+const immutable = new Set<string>();
+
+async function chattr(flag: "+i" | "-i", dirs: string[]): Promise<void> {
+  await promisify(execFile)("chattr", [flag, ...dirs]);
+  for (const d of dirs) {
+    if (flag === "+i") immutable.add(d);
+    else immutable.delete(d);
+  }
+}
+
+async function pickMode(dir: string): Promise<void> {
+  if (!isRoot) return;
+  const probe = join(dir, "probe");
+  await mkdir(probe);
+  try {
+    await chattr("+i", [probe]);
+    const blocked = await writeFile(join(probe, "x"), "x").then(() => false, () => true);
+    await chattr("-i", [probe]);
+    if (blocked) {
+      mode = "chattr";
+      return;
+    }
+  } catch {
+    // chattr missing or not supported here.
+  }
+  mode = "nobody";
+  user = { uid: 65534, gid: 65534 };
+}
+
+async function setWritable(dirs: string[], writable: boolean): Promise<void> {
+  if (mode === "chattr") await chattr(writable ? "-i" : "+i", dirs);
+  else for (const d of dirs) await chmod(d, writable ? 0o755 : 0o555);
+}
 
 /** The volume root and its folders (not the objects): what chmod must cover to stop writes. */
 async function volumeDirs(vol: string): Promise<string[]> {
@@ -49,9 +90,12 @@ describe("local volume outages (directory unwritable, directory deleted) under l
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "zerofs-outage-"));
     await chmod(dir, 0o755);
+    await pickMode(dir);
+    console.log(`making folders unwritable with: ${mode}`);
   });
   after(async () => {
     for (const s of servers) if (s.proc.exitCode === null && s.proc.signalCode === null) await s.kill();
+    if (immutable.size > 0) await chattr("-i", [...immutable]);
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -62,15 +106,15 @@ describe("local volume outages (directory unwritable, directory deleted) under l
     await waitFor("writes before the outage", async () => w.count >= 20, 30_000);
     const from = s.output().length;
     const dirs = await volumeDirs(vol);
-    for (const d of dirs) await chmod(d, 0o555);
+    await setWritable(dirs, false);
     const detectMs = await waitFor("the degraded signal", async () => (await readyz(s)).body.startsWith("degraded"), 20_000);
     const r = await readyz(s);
     assert.equal(r.status, 200);
-    assert.match(r.body, /^degraded: object store file:\/\/\S+ unavailable since \S+ \(.*(EACCES|permission denied).*\)\n$/i);
+    assert.match(r.body, /^degraded: object store file:\/\/\S+ unavailable since \S+ \(.*(EACCES|EPERM).*\)\n$/i);
     assert.equal(await metric(s, "zerofs_store_degraded"), 1);
     await waitFor("a JUKEBOX answer", async () => w.jukebox >= 2, 20_000);
     const ackedDuring = w.count;
-    for (const d of dirs) await chmod(d, 0o755);
+    await setWritable(dirs, true);
     const recoverMs = await waitFor("recovery", async () => (await readyz(s)).body === "ok\n", 30_000);
     await waitFor("writes after the outage", async () => w.count >= ackedDuring + 20, 30_000);
     await w.stop();
@@ -79,12 +123,13 @@ describe("local volume outages (directory unwritable, directory deleted) under l
     assert.deepEqual(lines.filter((l) => l.level >= 40).map((l) => l.msg), ["object store unavailable: serving what is cached, writes wait for it (NFS clients are told to retry)"]);
     assert.equal(lines.filter((l) => l.msg === "object store available again").length, 1);
     await verifyAcked(s.nfsPort, "data.bin", 7, w.acked);
-    console.log(`unwritable volume: degraded after ${Math.round(detectMs)} ms, healthy ${Math.round(recoverMs)} ms after chmod back, longest WRITE ${Math.round(w.maxCallMs)} ms`);
+    console.log(`unwritable volume: degraded after ${Math.round(detectMs)} ms, healthy ${Math.round(recoverMs)} ms after it was writable again, longest WRITE ${Math.round(w.maxCallMs)} ms`);
 
     // Unwritable again, with a write buffered: the stop gives up at its deadline.
     const w2 = await Writer.start(s.nfsPort, "more.bin", 8);
     await waitFor("writes", async () => w2.count >= 5, 30_000);
-    for (const d of await volumeDirs(vol)) await chmod(d, 0o555);
+    const dirs2 = await volumeDirs(vol);
+    await setWritable(dirs2, false);
     await waitFor("the degraded signal", async () => (await readyz(s)).body.startsWith("degraded"), 20_000);
     const t0 = performance.now();
     const code = await s.stop();
@@ -94,7 +139,7 @@ describe("local volume outages (directory unwritable, directory deleted) under l
     assert.equal(code, 1);
     assert.ok(ms < SHUTDOWN_TIMEOUT_S * 1000 + 2_500, `exited after ${Math.round(ms)} ms`);
     assert.match(s.output(), /shutdown deadline of 3 s passed before the flush finished \(object store unavailable since/);
-    for (const d of await volumeDirs(vol)) await chmod(d, 0o755);
+    await setWritable(dirs2, true);
     const again = await start(vol);
     await verifyAcked(again.nfsPort, "data.bin", 7, w.acked);
     await verifyAcked(again.nfsPort, "more.bin", 8, w2.acked);
