@@ -4,13 +4,14 @@
  * exits instead. See `zerofs --help` and README.md for the configuration.
  *
  * Exit codes: 0 clean stop or password changed; 1 runtime failure (wrong password, store
- * unreachable, fenced, no volume with ZEROFS_NO_CREATE); 2 bad configuration.
+ * unreachable, fenced, no volume with ZEROFS_NO_CREATE, or a stop whose flush did not finish
+ * within ZEROFS_SHUTDOWN_TIMEOUT_SECONDS); 2 bad configuration.
  */
 import { pino } from "pino";
 import { ConfigError, HelpRequested, helpText, readConfig, type Config } from "./config/config.ts";
 import { changePassword, VolumeNotFoundError, WrongPasswordError } from "./crypto/keyring.ts";
 import { openStore } from "./store/index.ts";
-import { startServer, storeOptions, type RunningServer } from "./server.ts";
+import { ShutdownIncompleteError, startServer, storeOptions, type RunningServer } from "./server.ts";
 
 let config: Config;
 try {
@@ -48,13 +49,24 @@ async function run(): Promise<void> {
   const server: RunningServer = await startServer(config, log);
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (stopping) {
+      log.fatal({ signal }, "second signal: exiting without waiting for the flush");
+      process.exit(1);
+    }
     stopping = true;
-    log.info({ signal }, "stopping: finishing in-flight requests and flushing");
-    server.close().then(
+    const deadlineMs = config.shutdownTimeoutMs;
+    log.info({ signal, deadlineSeconds: deadlineMs / 1000 }, "stopping: finishing in-flight requests and flushing");
+    // Backstop: whatever hangs, the process ends soon after its deadline (Kubernetes would
+    // SIGKILL it anyway, without the message saying why).
+    setTimeout(() => {
+      log.fatal({ deadlineSeconds: deadlineMs / 1000 }, "shutdown still not finished 2 s after its deadline: exiting");
+      process.exit(1);
+    }, deadlineMs + 2000).unref();
+    server.close({ deadlineMs }).then(
       () => process.exit(0),
       (err: unknown) => {
-        log.fatal({ err }, "shutdown failed");
+        if (err instanceof ShutdownIncompleteError) log.fatal({ ...err.unflushed, store: config.url }, err.message);
+        else log.fatal({ err }, "shutdown failed");
         process.exit(1);
       },
     );

@@ -8,7 +8,7 @@ import type { Server as HttpServer } from "node:http";
 import type { Logger } from "pino";
 import type { Config } from "./config/config.ts";
 import { FileType, isFsError, ROOT, ZeroFs, type Attrs } from "./fs/index.ts";
-import { FencedError } from "./lsm/errors.ts";
+import { FencedError, FlushIncompleteError, type Unflushed } from "./lsm/errors.ts";
 import { openDatabase, type OpenDatabase } from "./lsm/open-database.ts";
 import { mountProgram } from "./nfs/mount.ts";
 import { nfs3Program } from "./nfs/nfs3-dispatch.ts";
@@ -19,6 +19,9 @@ import { startHttpEndpoint } from "./observability/http-endpoint.ts";
 import { ServerMetrics } from "./observability/metrics.ts";
 import type { OpenStoreOptions } from "./store/index.ts";
 import { DiskCacheStore } from "./store/disk-cache-store.ts";
+import { isStoreUnavailable } from "./store/errors.ts";
+import { GuardedStore } from "./store/guarded-store.ts";
+import { StoreHealth } from "./store/health.ts";
 import { InstrumentedStore } from "./store/instrumented-store.ts";
 import type { DbOptions } from "./lsm/db.ts";
 
@@ -27,8 +30,32 @@ export interface RunningServer {
   readonly httpPort: number | undefined;
   readonly fs: ZeroFs;
   readonly metrics: ServerMetrics;
-  /** Stops accepting, finishes in-flight requests, makes everything durable, closes. */
-  close(): Promise<void>;
+  /** The object store's health (degraded during an outage). */
+  readonly storeHealth: StoreHealth;
+  /**
+   * Stops accepting, finishes in-flight requests, makes everything durable, closes. With a
+   * deadline, gives up when it passes and throws ShutdownIncompleteError saying what was not
+   * flushed (the store being unavailable is the usual reason).
+   */
+  close(opts?: { deadlineMs?: number }): Promise<void>;
+}
+
+/** A graceful stop reached its deadline before everything reached the store. */
+export class ShutdownIncompleteError extends Error {
+  readonly unflushed: Unflushed;
+  constructor(deadlineMs: number, unflushed: Unflushed, store: string, options?: { cause?: unknown }) {
+    const lost = unflushed.notDurableBatches > 0
+      ? `${unflushed.notDurableBatches} buffered write batches (${unflushed.notDurableBytes} bytes) never reached the object store and are lost; ` +
+        "none had been acknowledged as durable (acknowledged writes are already in the store, and NFS clients re-send uncommitted UNSTABLE writes when they see the new write verifier)"
+      : "every acknowledged and every buffered write is durable in the WAL";
+    super(
+      `shutdown deadline of ${deadlineMs / 1000} s passed before the flush finished (${store}): ${lost}; ` +
+        `${unflushed.memtableBytes} bytes of memtable were not flushed to SSTs and are replayed from the WAL at the next start`,
+      options,
+    );
+    this.name = "ShutdownIncompleteError";
+    this.unflushed = unflushed;
+  }
 }
 
 const PROGRAM_NAMES: Record<number, string> = { 100000: "portmap", 100003: "nfs", 100005: "mount" };
@@ -68,6 +95,8 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
   let rpc: RpcServer | undefined;
   let http: HttpServer | undefined;
   let ready = false;
+  let stopping = false;
+  let health: StoreHealth | undefined;
   try {
     vol = await openDatabase({
       url: config.url,
@@ -79,9 +108,33 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
         // A mistyped location silently becomes a new empty volume otherwise: say it loudly.
         onCreate: (store) => log.warn({ url: config.url, store }, `initialized a NEW, EMPTY volume at ${config.url}: if a volume was expected there, check the location (ZEROFS_NO_CREATE=true refuses to create one)`),
       },
-      wrapStore: (s) => new InstrumentedStore(s, metrics.storeObserver),
-      db: { logger: log.child({ component: "lsm" }), onWalFlush: (seconds) => metrics.walFlushDuration.observe(seconds), ...dbOptions },
+      // Deadlines and health tracking outermost, so that one guarded request (retries
+      // included) is one deadline; each attempt is still counted by the instrumentation.
+      wrapStore: (s) => {
+        health = new StoreHealth({
+          store: s.description,
+          logger: log.child({ component: "store" }),
+          onChange: (state) => {
+            metrics.storeDegraded.set(state === "degraded" ? 1 : 0);
+            if (state === "degraded") metrics.storeOutages.inc();
+          },
+          onTimeout: (op) => metrics.storeTimeouts.inc({ op }),
+        });
+        return new GuardedStore(new InstrumentedStore(s, metrics.storeObserver), { timeoutMs: config.storeTimeoutMs, health });
+      },
+      db: {
+        logger: log.child({ component: "lsm" }),
+        onWalFlush: (seconds) => metrics.walFlushDuration.observe(seconds),
+        // A durable write may queue behind an upload in flight: two request deadlines.
+        durableWaitMs: 2 * config.storeTimeoutMs,
+        ...dbOptions,
+      },
     });
+    const storeHealth = health!;
+    const storeDetail = (): string | undefined => {
+      const h = storeHealth.status();
+      return h.state === "degraded" ? `degraded: object store ${vol!.store.description} unavailable since ${h.since.toISOString()} (${h.reason ?? "failing"})` : undefined;
+    };
     const db = vol.db;
     fs = await ZeroFs.open(db, {
       logger: log.child({ component: "fs" }),
@@ -146,8 +199,12 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
     let httpPort: number | undefined;
     if (config.httpPort !== 0) {
       http = await startHttpEndpoint(config.httpListen, config.httpPort, metrics.registry, {
-        healthy: () => (db.isFenced ? { ok: false, reason: "fenced: another server opened this volume" } : { ok: true }),
-        ready: () => (ready && !db.isFenced ? { ok: true } : { ok: false, reason: ready ? "fenced" : "starting" }),
+        // A store outage fails neither: restarting the server cannot fix the store, and taking
+        // it out of its Service would cut clients off the answers the cache can still give
+        // (docs/DESIGN.md, "Object store outages"). It shows as a "degraded: ..." body instead.
+        healthy: () => (db.isFenced ? { ok: false, reason: "fenced: another server opened this volume" } : withDetail({ ok: true }, storeDetail())),
+        ready: () =>
+          ready && !db.isFenced ? withDetail({ ok: true }, storeDetail()) : { ok: false, reason: db.isFenced ? "fenced" : stopping ? "stopping" : "starting" },
       }, log.child({ component: "http" }), clientFilter(config.httpAllowedClients));
       const addr = http.address();
       httpPort = typeof addr === "object" && addr ? addr.port : undefined;
@@ -179,14 +236,40 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
       httpPort,
       fs: zfs,
       metrics,
-      close() {
+      storeHealth,
+      close(opts = {}) {
         closing ??= (async () => {
           ready = false;
+          stopping = true;
           metrics.ready.set(0);
-          await server.close();
-          await zfs.close();
-          await openVol.close();
-          await new Promise<void>((r) => (http ? http.close(() => r()) : r()));
+          const deadline = new AbortController();
+          const timer = opts.deadlineMs === undefined ? undefined : setTimeout(() => deadline.abort(), opts.deadlineMs);
+          try {
+            // Past the deadline, requests still waiting on the store are left unanswered and
+            // the engine reports what it could not flush.
+            await untilAborted(server.close(), deadline.signal);
+            try {
+              await untilAborted(zfs.close(), deadline.signal);
+            } catch (err) {
+              // Its flush waited its durability bound; the engine's close below keeps trying
+              // until the deadline and reports what it could not flush.
+              if (!isStoreUnavailable(err)) throw err;
+            }
+            await openVol.close({ signal: deadline.signal });
+          } catch (err) {
+            if (err instanceof FlushIncompleteError) {
+              const h = storeHealth.status();
+              const store = h.state === "degraded" ? `object store unavailable since ${h.since.toISOString()}` : "the object store did not answer in time";
+              throw new ShutdownIncompleteError(opts.deadlineMs ?? 0, err.unflushed, store, { cause: err });
+            }
+            throw err;
+          } finally {
+            clearTimeout(timer);
+            await new Promise<void>((r) => (http ? http.close(() => r()) : r()));
+            // Anything still in flight is gone with the process; idle keep-alive sockets of the
+            // HTTP endpoint must not hold it open.
+            http?.closeAllConnections();
+          }
           log.info("zerofs stopped; everything acknowledged is durable");
         })();
         return closing;
@@ -200,4 +283,28 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
     if (err instanceof FencedError) log.error({ err }, "another server owns this volume");
     throw err;
   }
+}
+
+function withDetail(check: { ok: true }, detail: string | undefined): { ok: true; detail?: string } {
+  return detail === undefined ? check : { ...check, detail };
+}
+
+/** Resolves with `p`, or stops waiting (resolves undefined) once `signal` aborts. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  p.catch(() => undefined);
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = (): void => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -79,6 +79,9 @@ describe("configuration", () => {
       assert.match(c.warnings[0]!.message, /readable by group or others.*defaultMode: 0400.*ZEROFS_STRICT_PASSWORD_FILE/);
       assert.deepEqual(c.warnings[0]!.details, { setting: "ZEROFS_ENCRYPTION_PASSWORD_FILE", path: file, mode: "0644" });
       assert.match(problems(["/d", "--strict-password-file"], env).join("\n"), /ZEROFS_ENCRYPTION_PASSWORD_FILE=".*pw" is readable by group or others \(mode 0644\)/);
+      await chmod(file, 0o440);
+      assert.deepEqual(readConfig(["/d"], { ...env, ZEROFS_STRICT_PASSWORD_FILE: "true" }).warnings, [], "group read by the process's own group (a Secret with an fsGroup) is fine");
+      await chown(file, 0, 54321);
       await chmod(file, 0o640);
       assert.match(problems(["/d"], { ...env, ZEROFS_STRICT_PASSWORD_FILE: "true" }).join("\n"), /mode 0640/);
       await chmod(file, 0o400);
@@ -86,6 +89,18 @@ describe("configuration", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("store and shutdown deadlines: defaults well under Kubernetes' 30 s grace period, flags override, bad values named", () => {
+    const c = readConfig(["/v"], base);
+    assert.equal(c.storeTimeoutMs, 10_000);
+    assert.equal(c.shutdownTimeoutMs, 20_000);
+    const d = readConfig(["/v", "--store-timeout-seconds", "2.5"], { ...base, ZEROFS_STORE_TIMEOUT_SECONDS: "7", ZEROFS_SHUTDOWN_TIMEOUT_SECONDS: "5" });
+    assert.equal(d.storeTimeoutMs, 2_500);
+    assert.equal(d.shutdownTimeoutMs, 5_000);
+    const p = problems(["/v", "--shutdown-timeout-seconds", "0"], { ...base, ZEROFS_STORE_TIMEOUT_SECONDS: "soon" });
+    assert.ok(p.some((x) => /ZEROFS_STORE_TIMEOUT_SECONDS="soon": expected a number of seconds/.test(x)), p.join("\n"));
+    assert.ok(p.some((x) => /--shutdown-timeout-seconds="0": expected at least 0\.05 seconds/.test(x)), p.join("\n"));
   });
 
   it("names every missing required setting", () => {

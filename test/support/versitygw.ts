@@ -21,6 +21,14 @@ export interface Versitygw {
   secretAccessKey: string;
   dataDir: string;
   stop(): Promise<void>;
+  /** SIGSTOP: the port still accepts connections (the kernel's backlog) but nothing answers. */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
+  /** kill -9: connections are refused until restart(). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and data directory after kill(). */
+  restart(): Promise<void>;
 }
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -60,11 +68,14 @@ export async function startVersitygw(): Promise<Versitygw> {
     const port = await freeLoopbackPort();
     const endpoint = `http://127.0.0.1:${port}`;
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("VGW_") && !k.startsWith("ROOT_")));
-    const child = spawn(bin, ["--access", accessKeyId, "--secret", secretAccessKey, "--region", REGION, "--port", `127.0.0.1:${port}`, "--quiet", "posix", dataDir], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env,
-    });
-    const output = captureOutput(child);
+    const launch = (): { child: ChildProcess; output: { text(): string } } => {
+      const c = spawn(bin, ["--access", accessKeyId, "--secret", secretAccessKey, "--region", REGION, "--port", `127.0.0.1:${port}`, "--quiet", "posix", dataDir], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env,
+      });
+      return { child: c, output: captureOutput(c) };
+    };
+    let { child, output } = launch();
     const killOnExit = () => child.kill("SIGKILL");
     process.once("exit", killOnExit);
     try {
@@ -80,8 +91,24 @@ export async function startVersitygw(): Promise<Versitygw> {
         dataDir,
         async stop() {
           process.removeListener("exit", killOnExit);
+          child.kill("SIGCONT");
           await stopChild(child);
           await rm(dataDir, { recursive: true, force: true });
+        },
+        freeze() {
+          child.kill("SIGSTOP");
+        },
+        thaw() {
+          child.kill("SIGCONT");
+        },
+        async kill() {
+          const exited = new Promise<void>((ok) => child.once("exit", () => ok()));
+          child.kill("SIGKILL");
+          await exited;
+        },
+        async restart() {
+          ({ child, output } = launch());
+          await waitUntilAnswering(child, endpoint, output);
         },
       };
     } catch (err) {

@@ -4,7 +4,7 @@
  * and read back from its "zerofs serving" log line, stop by SIGTERM or kill -9.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chown, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
@@ -43,6 +43,8 @@ export interface ZerofsOptions {
    * and act as root on a fresh volume whose root directory is root's.
    */
   safeDefaults?: boolean;
+  /** Run as this user (the test runs as root: permission bits would not stop the server). */
+  user?: { uid: number; gid: number };
 }
 
 /** What tests opt into unless `safeDefaults`: exports(5) `insecure` and `no_root_squash`. */
@@ -96,9 +98,10 @@ export async function runZerofs(opts: ZerofsOptions & { timeoutMs?: number }): P
 export async function startZerofs(opts: ZerofsOptions, timeoutMs = 60_000): Promise<ZerofsProcess> {
   const ownCache = opts.cacheDir === undefined;
   const cacheDir = opts.cacheDir ?? (await mkdtemp(join(tmpdir(), "zerofs-cache-")));
+  if (ownCache && opts.user) await chown(cacheDir, opts.user.uid, opts.user.gid);
   // Port 0 disables the HTTP endpoint, so pick a free one for it.
   const env = zerofsEnv(opts, cacheDir, await freeLoopbackPort());
-  const proc = spawn(NODE_BIN, [MAIN, ...(opts.args ?? []), opts.url], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(NODE_BIN, [MAIN, ...(opts.args ?? []), opts.url], { env, stdio: ["ignore", "pipe", "pipe"], ...(opts.user ?? {}) });
   let out = "";
   const exited = new Promise<number | null>((r) => proc.on("exit", (c) => r(c)));
   const cleanup = async (): Promise<void> => {

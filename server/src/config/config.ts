@@ -50,6 +50,18 @@ export const SETTINGS = {
   idleTimeout: { env: "ZEROFS_IDLE_TIMEOUT_SECONDS", flag: "idle-timeout", help: "seconds before an NFS connection with nothing in progress is closed", default: "360" },
   recordTimeout: { env: "ZEROFS_RECORD_TIMEOUT_SECONDS", flag: "record-timeout", help: "seconds one RPC record may take to arrive before its connection is closed", default: "30" },
   stallTimeout: { env: "ZEROFS_STALL_TIMEOUT_SECONDS", flag: "stall-timeout", help: "seconds queued replies may go unread before their connection is closed", default: "60" },
+  storeTimeout: {
+    env: "ZEROFS_STORE_TIMEOUT_SECONDS",
+    flag: "store-timeout-seconds",
+    help: "deadline of one object store request (plus 1 s per MiB it moves); an NFS request stuck on the store gets NFS3ERR_JUKEBOX (retry later) after it, a durable write after twice it",
+    default: "10",
+  },
+  shutdownTimeout: {
+    env: "ZEROFS_SHUTDOWN_TIMEOUT_SECONDS",
+    flag: "shutdown-timeout-seconds",
+    help: "on SIGTERM/SIGINT, how long to finish requests and flush before exiting 1 with what was not flushed",
+    default: "20",
+  },
   logLevel: { env: "ZEROFS_LOG_LEVEL", flag: "log-level", help: "trace | debug | info | warn | error | fatal", default: "info" },
 } as const satisfies Record<string, Setting>;
 
@@ -97,6 +109,10 @@ export interface Config {
   capacityBytes: number | undefined;
   /** Connection and buffer limits of the NFS server (see the settings above). */
   limits: ConnectionLimitsConfig;
+  /** Deadline of one object store request (ms). */
+  storeTimeoutMs: number;
+  /** Deadline of a graceful stop (ms). */
+  shutdownTimeoutMs: number;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
   /** Doubtful but accepted settings, to log once the logger exists. */
   warnings: ConfigWarning[];
@@ -149,6 +165,7 @@ const ID = z.coerce.number({ error: "expected a numeric id" }).int("expected a w
 const COUNT = z.coerce.number({ error: "expected a number" }).int("expected a whole number").min(1, "expected at least 1").max(1_000_000, "expected at most 1000000");
 const BYTES = z.coerce.number({ error: "expected a number of bytes" }).int("expected whole bytes").min(1024 * 1024, "expected at least 1048576 (1 MiB)").max(Number.MAX_SAFE_INTEGER, "expected fewer bytes");
 const SECONDS = z.coerce.number({ error: "expected a number of seconds" }).positive("expected more than 0 seconds").max(86_400 * 365, "expected at most a year");
+const DEADLINE_SECONDS = z.coerce.number({ error: "expected a number of seconds" }).min(0.05, "expected at least 0.05 seconds").max(3600, "expected at most 3600 seconds");
 const HOST = z.string().refine((v) => isIP(v) !== 0 || /^[a-zA-Z0-9.-]+$/.test(v), "expected an IP address or host name");
 
 function cidrProblem(c: string): string | undefined {
@@ -239,8 +256,13 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
    * who can also read the volume: a password file others can read deserves at least a warning.
    */
   function checkSecretFileMode(name: string, path: string): void {
-    const mode = statSync(path).mode & 0o777;
-    if ((mode & 0o044) === 0) return;
+    const st = statSync(path);
+    const mode = st.mode & 0o777;
+    // Group read is fine when the group is this process's own: a Kubernetes Secret volume with
+    // defaultMode 0400 in a pod with an fsGroup comes out 0440 owned by that group (the kubelet
+    // adds group read), which is the server's own supplementary group.
+    const ownGroup = process.getgid?.() === st.gid || (process.getgroups?.() ?? []).includes(st.gid);
+    if ((mode & 0o004) === 0 && ((mode & 0o040) === 0 || ownGroup)) return;
     const octal = `0${mode.toString(8).padStart(3, "0")}`;
     const fix = "chmod 0400/0600 (Kubernetes Secret volumes: defaultMode: 0400)";
     if (strictPasswordFile) {
@@ -352,6 +374,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       recordTimeoutMs: Math.round((get("recordTimeout", SECONDS, "30") ?? 30) * 1000),
       stallTimeoutMs: Math.round((get("stallTimeout", SECONDS, "60") ?? 60) * 1000),
     },
+    storeTimeoutMs: Math.round((get("storeTimeout", DEADLINE_SECONDS, "10") ?? 10) * 1000),
+    shutdownTimeoutMs: Math.round((get("shutdownTimeout", DEADLINE_SECONDS, "20") ?? 20) * 1000),
     logLevel: get("logLevel", z.enum(["trace", "debug", "info", "warn", "error", "fatal"], { error: "expected trace, debug, info, warn, error or fatal" }), "info") ?? "info",
     warnings,
   } satisfies Config;

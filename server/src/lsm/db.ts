@@ -1,10 +1,10 @@
 import type { Logger } from "pino";
 import type { Sealer } from "../crypto/sealer.ts";
-import { InjectedCrashError, PreconditionFailedError } from "../store/errors.ts";
+import { InjectedCrashError, PreconditionFailedError, StoreUnavailableError, isStoreUnavailable } from "../store/errors.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 import { partitionOf, pickCompaction, runCompaction, trivialMoves, type CompactionJob } from "./compactor.ts";
 import { compareKeys, type Entry } from "./entry.ts";
-import { CorruptObjectError, DbClosedError, FencedError } from "./errors.ts";
+import { CorruptObjectError, DbClosedError, FencedError, FlushIncompleteError, type Unflushed } from "./errors.ts";
 import { collectGarbage, type GcResult } from "./gc.ts";
 import {
   emptyManifest,
@@ -18,7 +18,7 @@ import {
 } from "./manifest.ts";
 import { Memtable } from "./memtable.ts";
 import { mergeEntries, type EntrySource } from "./merge-iterator.ts";
-import { WAL_DIR, parseId, sstKey, walKey } from "./object-names.ts";
+import { SST_DIR, WAL_DIR, parseId, sstKey, walKey } from "./object-names.ts";
 import { BlockCache } from "./sst/block-cache.ts";
 import { SstBuilder } from "./sst/sst-builder.ts";
 import { SstReader } from "./sst/sst-reader.ts";
@@ -74,6 +74,12 @@ export interface DbOptions {
   segmentMaxBufferedBytes: number;
   /** In-memory cache of file data (extent plaintext). */
   extentCacheBytes: number;
+  /**
+   * Longest a caller waits for durability (write with awaitDurable, flush) or for room in a
+   * full set of memtables; past it the caller gets StoreUnavailableError while the work goes on
+   * (the batch stays queued for the WAL and is retried). Infinity: wait as long as it takes.
+   */
+  durableWaitMs: number;
   logger?: Logger;
   /** Observes WAL flush latency (metrics). */
   onWalFlush?: (seconds: number, bytes: number) => void;
@@ -99,6 +105,7 @@ export const DEFAULT_DB_OPTIONS: DbOptions = {
   segmentTargetBytes: 8 * 1024 * 1024,
   segmentMaxBufferedBytes: 64 * 1024 * 1024,
   extentCacheBytes: 256 * 1024 * 1024,
+  durableWaitMs: Infinity,
 };
 
 export interface WriteOptions {
@@ -251,12 +258,12 @@ export class Db {
       maxSegmentBytes: this.opts.walMaxSegmentBytes,
       ownershipCheckMs: Math.max(1000, this.opts.gcMinAgeMs / 4),
       verifyOwnership: () => this.verifyOwnership(),
-      onError: (err, ctx) => this.log?.warn({ err, objectKey: ctx.objectKey, attempt: ctx.attempt }, "WAL write failed; retrying"),
+      onError: (err, ctx) => logRetry(this.log, err, { objectKey: ctx.objectKey, attempt: ctx.attempt }, "WAL write failed; retrying"),
       onDurable: this.opts.onWalFlush,
     });
     if (this.opts.gcIntervalMs > 0) {
       this.gcTimer = setInterval(() => {
-        this.runGc().catch((err: unknown) => this.log?.warn({ err }, "garbage collection failed"));
+        this.runGc().catch((err: unknown) => logRetry(this.log, err, {}, "garbage collection failed"));
       }, this.opts.gcIntervalMs);
       this.gcTimer.unref();
     }
@@ -278,7 +285,7 @@ export class Db {
     this.checkOpen();
     if (batch.isEmpty) return;
     while (this.imm.length >= this.opts.maxImmutableMemtables) {
-      await new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
+      await this.bounded(new Promise<void>((resolve) => this.capacityWaiters.push(resolve)), "put", SST_DIR, `room for writes (${this.imm.length} memtables wait for their upload)`);
       this.checkOpen();
     }
     const seq = ++this.lastSeq;
@@ -287,7 +294,7 @@ export class Db {
     const { parts, bytes } = encodeBatch(seq, batch);
     const durable = this.wal.append(parts, bytes, opts.awaitDurable !== false);
     if (this.active.approximateBytes >= this.opts.memtableBytes) this.freezeActive();
-    if (opts.awaitDurable !== false) await durable;
+    if (opts.awaitDurable !== false) await this.bounded(durable, "putIfAbsent", WAL_DIR, "durability (the WAL upload)");
   }
 
   /** File data kept outside the LSM (layout v2 segments); the LSM holds pointers into it. */
@@ -299,7 +306,26 @@ export class Db {
   /** Makes every write so far durable (one shared WAL flush for concurrent callers). */
   async flush(): Promise<void> {
     this.checkOpen();
-    await this.wal.flush();
+    await this.bounded(this.wal.flush(), "putIfAbsent", WAL_DIR, "durability (the WAL upload)");
+  }
+
+  /** Waits for `p` at most durableWaitMs; the work behind it goes on after a timeout. */
+  private async bounded<T>(p: Promise<T>, op: "put" | "putIfAbsent", key: string, what: string): Promise<T> {
+    const ms = this.opts.durableWaitMs;
+    if (!Number.isFinite(ms)) return p;
+    // Abandoned on timeout: its later rejection (e.g. at close) must not go unhandled.
+    p.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new StoreUnavailableError(this.store.description, op, key, "timeout", `waited ${ms / 1000} s for ${what}; the write stays queued and is retried`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([p, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Forces the memtable into an L0 SST (tests, clean shutdown). */
@@ -362,7 +388,7 @@ export class Db {
         // The memtable's data is safe in the WAL; an unreachable store only delays the flush
         // (writers stall once maxImmutableMemtables are waiting). Ownership loss is final.
         if (isFatal(err) || this.failure || this.closed) throw err;
-        this.log?.warn({ err, attempt }, "memtable flush failed; retrying");
+        logRetry(this.log, err, { attempt }, "memtable flush failed; retrying");
         await sleep(Math.min(5000, 100 * 2 ** Math.min(attempt, 6)));
       }
     }
@@ -431,7 +457,7 @@ export class Db {
           // settles it (identical bytes found = ours), where a new body would look like a
           // rival writer.
           if (isFatal(err) || this.failure) throw err;
-          this.log?.warn({ err, attempt, manifestId: id }, "manifest write failed; retrying");
+          logRetry(this.log, err, { attempt, manifestId: id }, "manifest write failed; retrying");
           await sleep(Math.min(5000, 50 * 2 ** Math.min(attempt, 7)));
         }
       }
@@ -476,7 +502,7 @@ export class Db {
           if (isFatal(err)) return this.fail(err, "compaction failed");
           // Inputs stay in place; try again later rather than hammer a failing store.
           this.compactionBackoffMs = Math.min(30_000, Math.max(200, this.compactionBackoffMs * 2));
-          this.log?.warn({ err, retryInMs: this.compactionBackoffMs }, "compaction failed; will retry");
+          logRetry(this.log, err, { retryInMs: this.compactionBackoffMs }, "compaction failed; will retry");
           await sleep(this.compactionBackoffMs);
         },
       )
@@ -678,18 +704,29 @@ export class Db {
     return this.failure instanceof FencedError;
   }
 
-  /** Makes everything durable, flushes the memtable, waits for background work, and closes. */
-  async close(): Promise<void> {
+  /**
+   * Makes everything durable, flushes the memtable, waits for background work, and closes.
+   * When `signal` aborts first (a shutdown deadline), stops waiting and throws
+   * FlushIncompleteError saying what had not reached the store.
+   */
+  async close(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.closed) return;
     this.closing = true;
+    let gaveUp: FlushIncompleteError | undefined;
     try {
       if (!this.failure) {
-        await this.wal.flush();
+        const step = <T>(p: Promise<T> | undefined): Promise<T | undefined> => untilAborted(p, opts.signal);
+        await step(this.wal.flush());
         if (!this.active.isEmpty) this.freezeActive();
-        await this.flushChain;
-        await this.compaction;
-        await this.gcRunning;
+        await step(this.flushChain);
+        await step(this.compaction);
+        await step(this.gcRunning);
       }
+    } catch (err) {
+      if (!(err instanceof AbortedWait)) throw err;
+      gaveUp = new FlushIncompleteError(this.unflushed());
+      // Retry loops still running see the failure and stop instead of logging it.
+      this.failure ??= gaveUp;
     } finally {
       this.closed = true;
       if (this.gcTimer) clearInterval(this.gcTimer);
@@ -697,7 +734,18 @@ export class Db {
       this.segmentStore.writer.abort(new DbClosedError());
       for (const w of this.capacityWaiters.splice(0)) w();
     }
+    if (gaveUp) throw gaveUp;
     if (this.failure) throw this.failure;
+  }
+
+  /** What has not reached the store yet (reported when a close gives up). */
+  unflushed(): Unflushed {
+    const wal = this.wal.pending;
+    return {
+      notDurableBatches: wal.batches,
+      notDurableBytes: wal.bytes,
+      memtableBytes: this.active.approximateBytes + this.imm.reduce((n, m) => n + m.approximateBytes, 0),
+    };
   }
 
   private fail(err: unknown, what: string): void {
@@ -744,6 +792,39 @@ function isFatal(err: unknown): boolean {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Store outages are reported once per state change by the store's health tracker (see
+ * store/health.ts), so the retries they cause log at debug only; anything else stays a warning.
+ */
+function logRetry(log: Logger | undefined, err: unknown, fields: Record<string, unknown>, msg: string): void {
+  if (isStoreUnavailable(err)) log?.debug({ err, ...fields }, msg);
+  else log?.warn({ err, ...fields }, msg);
+}
+
+class AbortedWait extends Error {}
+
+/** `p`, unless `signal` aborts first (then AbortedWait; `p` goes on unobserved). */
+function untilAborted<T>(p: Promise<T> | undefined, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (p === undefined) return Promise.resolve(undefined);
+  if (!signal) return p;
+  p.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(new AbortedWait());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new AbortedWait());
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
 
 function findInRun(run: SortedRun, key: Buffer): SstRef | undefined {
   let lo = 0;

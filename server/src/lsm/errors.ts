@@ -23,3 +23,26 @@ export class DbClosedError extends Error {
     this.name = "DbClosedError";
   }
 }
+
+/** What had not reached the store when a close gave up. */
+export interface Unflushed {
+  /** Batches (and their encoded bytes) in memory only: lost if the process exits now. */
+  notDurableBatches: number;
+  notDurableBytes: number;
+  /** Memtable data not yet in SSTs; what is durable of it is replayed from the WAL at the next open. */
+  memtableBytes: number;
+}
+
+/** Db.close() reached its deadline (the store did not take the flush in time). */
+export class FlushIncompleteError extends Error {
+  readonly unflushed: Unflushed;
+  constructor(unflushed: Unflushed) {
+    super(
+      unflushed.notDurableBatches > 0
+        ? `close gave up: ${unflushed.notDurableBatches} write batches (${unflushed.notDurableBytes} bytes) never reached the store`
+        : `close gave up: everything written is durable in the WAL, but ${unflushed.memtableBytes} bytes of memtable were not flushed to SSTs (replayed at the next open)`,
+    );
+    this.name = "FlushIncompleteError";
+    this.unflushed = unflushed;
+  }
+}

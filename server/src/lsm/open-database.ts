@@ -24,7 +24,8 @@ export interface OpenDatabase {
   db: Db;
   keyring: Keyring;
   store: ObjectStore;
-  close(): Promise<void>;
+  /** Closes the engine (see Db.close: `signal` bounds the final flush), then the store. */
+  close(opts?: { signal?: AbortSignal }): Promise<void>;
 }
 
 /**
@@ -49,9 +50,9 @@ export async function openDatabase(cfg: DatabaseConfig): Promise<OpenDatabase> {
       db,
       keyring,
       store,
-      async close() {
+      async close(opts = {}) {
         try {
-          await db.close();
+          await db.close(opts);
         } finally {
           await store.close();
         }

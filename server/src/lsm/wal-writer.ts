@@ -109,6 +109,22 @@ export class WalWriter {
     this.opts = opts;
   }
 
+  /** Batches (and their bytes) appended but not yet known to be in the store. */
+  get pending(): { batches: number; bytes: number } {
+    let batches = this.current.batches;
+    let bytes = this.current.bytes;
+    for (const s of this.queue) {
+      batches += s.batches;
+      bytes += s.bytes;
+    }
+    // An upload's first segment already counts the segments merged into it.
+    for (const up of this.pipeline) {
+      batches += up.seg.batches;
+      bytes += up.seg.bytes;
+    }
+    return { batches, bytes };
+  }
+
   /** Id of the newest WAL object known to be in the store. */
   get durableId(): number {
     return this.lastDurableId;

@@ -4,6 +4,7 @@
  * policy that concerns identities (root/all squash, read-only) is applied here.
  */
 import type { Logger } from "pino";
+import { isStoreUnavailable } from "../store/errors.ts";
 import {
   FsError,
   isFsError,
@@ -166,9 +167,18 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
     return Number(v);
   }
 
-  /** Maps a failure to an nfsstat3; unexpected errors (store down, fenced) are NFS3ERR_IO. */
+  /**
+   * Maps a failure to an nfsstat3. The object store not answering in time is NFS3ERR_JUKEBOX
+   * (RFC 1813: "could not complete in a timely fashion", the client retries later with a new
+   * xid), logged at debug only since the store's health tracker reports the outage once;
+   * other unexpected errors (fenced, corrupt) are NFS3ERR_IO.
+   */
   private status(err: unknown, proc: string): Nfs3ErrorCode {
     if (isFsError(err)) return err.nfsStatus as Nfs3ErrorCode;
+    if (isStoreUnavailable(err)) {
+      this.log?.debug({ err, proc }, "NFS procedure waits for the object store: NFS3ERR_JUKEBOX");
+      return Nfs3Status.NFS3ERR_JUKEBOX;
+    }
     this.log?.error({ err, proc }, "NFS procedure failed");
     return Nfs3Status.NFS3ERR_IO;
   }

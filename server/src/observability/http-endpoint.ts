@@ -2,11 +2,19 @@ import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 
+export interface HealthCheck {
+  ok: boolean;
+  /** Why not ok. */
+  reason?: string;
+  /** A warning while ok, e.g. "degraded: object store unavailable ...": the body's first line. */
+  detail?: string;
+}
+
 export interface HealthSource {
   /** Liveness: the process can still serve (not fenced, not failed). */
-  healthy(): { ok: boolean; reason?: string };
+  healthy(): HealthCheck;
   /** Readiness: the NFS port accepts requests. */
-  ready(): { ok: boolean; reason?: string };
+  ready(): HealthCheck;
 }
 
 /**
@@ -39,7 +47,7 @@ export async function startHttpEndpoint(
     }
     if (path === "/healthz" || path === "/readyz") {
       const r = path === "/healthz" ? health.healthy() : health.ready();
-      res.writeHead(r.ok ? 200 : 503, { "content-type": "text/plain" }).end(r.ok ? "ok\n" : `${r.reason ?? "not ready"}\n`);
+      res.writeHead(r.ok ? 200 : 503, { "content-type": "text/plain" }).end(r.ok ? `${r.detail ?? "ok"}\n` : `${r.reason ?? "not ready"}\n`);
       return;
     }
     res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics, /healthz or /readyz\n");

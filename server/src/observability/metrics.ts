@@ -96,6 +96,18 @@ export class ServerMetrics {
     collect: (): void => this.bufferBudget.set(this.rpcState().budget),
   });
   readonly ready = new Gauge({ name: "zerofs_ready", help: "1 when the server accepts NFS requests", registers: [this.registry] });
+  readonly storeDegraded = new Gauge({
+    name: "zerofs_store_degraded",
+    help: "1 while the object store is failing or not answering within its deadline (the server still answers from cache)",
+    registers: [this.registry],
+  });
+  readonly storeTimeouts = new Counter({
+    name: "zerofs_store_request_timeouts_total",
+    help: "object store requests abandoned at their deadline (stalls), by operation",
+    labelNames: ["op"] as const,
+    registers: [this.registry],
+  });
+  readonly storeOutages = new Counter({ name: "zerofs_store_outages_total", help: "times the object store became degraded", registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

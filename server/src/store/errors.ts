@@ -44,3 +44,22 @@ export class StoreConfigError extends Error {
     this.name = "StoreConfigError";
   }
 }
+
+/**
+ * The store did not answer within the request deadline, or kept failing until it passed: the
+ * request may well succeed if tried again later (an outage, not a bad request). NFS answers
+ * NFS3ERR_JUKEBOX for it so that clients retry instead of reporting EIO.
+ */
+export class StoreUnavailableError extends ObjectStoreError {
+  /** "timeout": no answer within the deadline; "failing": every attempt failed. */
+  readonly reason: "timeout" | "failing";
+  constructor(store: string, op: StoreOp, key: string, reason: "timeout" | "failing", message: string, options?: { cause?: unknown }) {
+    super(store, op, key, message, options);
+    this.name = "StoreUnavailableError";
+    this.reason = reason;
+  }
+}
+
+export function isStoreUnavailable(err: unknown): err is StoreUnavailableError {
+  return err instanceof StoreUnavailableError;
+}

@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { InjectedCrashError, ObjectStoreError, type StoreOp } from "./errors.ts";
-import type { ByteRange, ObjectMeta, ObjectStore, PutResult } from "./object-store.ts";
+import type { ByteRange, ObjectMeta, ObjectStore, PutResult, RequestOptions } from "./object-store.ts";
 
 export interface FaultRule {
   /** Only this call number (1-based, over all calls this store has seen). */
@@ -102,32 +102,32 @@ export class FaultInjectingStore implements ObjectStore {
     return { ...this.#stats, byOp: { ...this.#stats.byOp } };
   }
 
-  get(key: string, range?: ByteRange): Promise<Buffer> {
-    return this.#call("get", key, () => this.inner.get(key, range));
+  get(key: string, range?: ByteRange, opts?: RequestOptions): Promise<Buffer> {
+    return this.#call("get", key, opts, () => this.inner.get(key, range, opts));
   }
-  put(key: string, body: Uint8Array): Promise<PutResult> {
-    return this.#call("put", key, () => this.inner.put(key, body));
+  put(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {
+    return this.#call("put", key, opts, () => this.inner.put(key, body, opts));
   }
-  putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
-    return this.#call("putIfAbsent", key, () => this.inner.putIfAbsent(key, body));
+  putIfAbsent(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {
+    return this.#call("putIfAbsent", key, opts, () => this.inner.putIfAbsent(key, body, opts));
   }
-  putIfMatch(key: string, body: Uint8Array, etag: string): Promise<PutResult> {
-    return this.#call("putIfMatch", key, () => this.inner.putIfMatch(key, body, etag));
+  putIfMatch(key: string, body: Uint8Array, etag: string, opts?: RequestOptions): Promise<PutResult> {
+    return this.#call("putIfMatch", key, opts, () => this.inner.putIfMatch(key, body, etag, opts));
   }
-  head(key: string): Promise<ObjectMeta | null> {
-    return this.#call("head", key, () => this.inner.head(key));
+  head(key: string, opts?: RequestOptions): Promise<ObjectMeta | null> {
+    return this.#call("head", key, opts, () => this.inner.head(key, opts));
   }
-  list(prefix: string): Promise<ObjectMeta[]> {
-    return this.#call("list", prefix, () => this.inner.list(prefix));
+  list(prefix: string, opts?: RequestOptions): Promise<ObjectMeta[]> {
+    return this.#call("list", prefix, opts, () => this.inner.list(prefix, opts));
   }
-  delete(key: string): Promise<void> {
-    return this.#call("delete", key, () => this.inner.delete(key));
+  delete(key: string, opts?: RequestOptions): Promise<void> {
+    return this.#call("delete", key, opts, () => this.inner.delete(key, opts));
   }
   close(): Promise<void> {
     return this.inner.close();
   }
 
-  async #call<T>(op: StoreOp, key: string, forward: () => Promise<T>): Promise<T> {
+  async #call<T>(op: StoreOp, key: string, opts: RequestOptions | undefined, forward: () => Promise<T>): Promise<T> {
     // Everything up to the first await runs synchronously, fixing this call's number.
     const n = ++this.#stats.calls;
     this.#stats.byOp[op] = (this.#stats.byOp[op] ?? 0) + 1;
@@ -142,7 +142,8 @@ export class FaultInjectingStore implements ObjectStore {
     const rules = this.#rules.filter((r) => r.remaining > 0 && matches(r, n, op, key));
     for (const r of rules) r.remaining--;
     const delay = rules.reduce((sum, r) => sum + (r.delayMs ?? 0), 0);
-    if (delay > 0) await sleep(delay);
+    // A delayed call is cancelled like a real request when its caller gives up on it.
+    if (delay > 0) await sleep(delay, undefined, opts?.signal ? { signal: opts.signal } : {});
     const failing = rules.find((r) => r.error !== undefined);
     if (failing && !failing.afterInner) {
       this.#stats.injectedErrors++;

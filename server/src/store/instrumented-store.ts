@@ -1,5 +1,5 @@
 import type { StoreOp } from "./errors.ts";
-import type { ByteRange, ObjectMeta, ObjectStore, PutResult } from "./object-store.ts";
+import type { ByteRange, ObjectMeta, ObjectStore, PutResult, RequestOptions } from "./object-store.ts";
 
 export interface StoreObserver {
   /** Called once per request with its duration, outcome and payload size. */
@@ -30,26 +30,26 @@ export class InstrumentedStore implements ObjectStore {
     }
   }
 
-  get(key: string, range?: ByteRange): Promise<Buffer> {
-    return this.timed("get", 0, () => this.inner.get(key, range), (b) => b.length);
+  get(key: string, range?: ByteRange, opts?: RequestOptions): Promise<Buffer> {
+    return this.timed("get", 0, () => this.inner.get(key, range, opts), (b) => b.length);
   }
-  put(key: string, body: Uint8Array): Promise<PutResult> {
-    return this.timed("put", body.length, () => this.inner.put(key, body));
+  put(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {
+    return this.timed("put", body.length, () => this.inner.put(key, body, opts));
   }
-  putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
-    return this.timed("putIfAbsent", body.length, () => this.inner.putIfAbsent(key, body));
+  putIfAbsent(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {
+    return this.timed("putIfAbsent", body.length, () => this.inner.putIfAbsent(key, body, opts));
   }
-  putIfMatch(key: string, body: Uint8Array, etag: string): Promise<PutResult> {
-    return this.timed("putIfMatch", body.length, () => this.inner.putIfMatch(key, body, etag));
+  putIfMatch(key: string, body: Uint8Array, etag: string, opts?: RequestOptions): Promise<PutResult> {
+    return this.timed("putIfMatch", body.length, () => this.inner.putIfMatch(key, body, etag, opts));
   }
-  head(key: string): Promise<ObjectMeta | null> {
-    return this.timed("head", 0, () => this.inner.head(key));
+  head(key: string, opts?: RequestOptions): Promise<ObjectMeta | null> {
+    return this.timed("head", 0, () => this.inner.head(key, opts));
   }
-  list(prefix: string): Promise<ObjectMeta[]> {
-    return this.timed("list", 0, () => this.inner.list(prefix));
+  list(prefix: string, opts?: RequestOptions): Promise<ObjectMeta[]> {
+    return this.timed("list", 0, () => this.inner.list(prefix, opts));
   }
-  delete(key: string): Promise<void> {
-    return this.timed("delete", 0, () => this.inner.delete(key));
+  delete(key: string, opts?: RequestOptions): Promise<void> {
+    return this.timed("delete", 0, () => this.inner.delete(key, opts));
   }
   close(): Promise<void> {
     return this.inner.close();

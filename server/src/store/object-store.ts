@@ -25,24 +25,33 @@ export interface PutResult {
   etag: string;
 }
 
+/**
+ * Per-request options. A store that can cancel a request in flight (S3: the HTTP request and
+ * its retries) does so when `signal` aborts and then throws; others may ignore it. The deadline
+ * wrapper (guarded-store.ts) uses it so that abandoned requests do not keep holding sockets.
+ */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
 export interface ObjectStore {
   /** Human-readable location used in errors and logs, e.g. `file:///var/db` or `s3://b/p`. */
   readonly description: string;
   /** Whole object, or a byte range of it. Throws ObjectNotFoundError. */
-  get(key: string, range?: ByteRange): Promise<Buffer>;
+  get(key: string, range?: ByteRange, opts?: RequestOptions): Promise<Buffer>;
   /** Unconditional overwrite. Atomic: readers see the old or the new body, never a mix. */
-  put(key: string, body: Uint8Array): Promise<PutResult>;
+  put(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult>;
   /** Creates the object only if no object has the key. Throws PreconditionFailedError. */
-  putIfAbsent(key: string, body: Uint8Array): Promise<PutResult>;
+  putIfAbsent(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult>;
   /** Replaces the object only if its current etag equals `etag`. Throws PreconditionFailedError
    * (also when the object does not exist). */
-  putIfMatch(key: string, body: Uint8Array, etag: string): Promise<PutResult>;
+  putIfMatch(key: string, body: Uint8Array, etag: string, opts?: RequestOptions): Promise<PutResult>;
   /** Metadata, or null when absent. */
-  head(key: string): Promise<ObjectMeta | null>;
+  head(key: string, opts?: RequestOptions): Promise<ObjectMeta | null>;
   /** Every object whose key starts with `prefix`, sorted by key. */
-  list(prefix: string): Promise<ObjectMeta[]>;
+  list(prefix: string, opts?: RequestOptions): Promise<ObjectMeta[]>;
   /** Idempotent: deleting an absent key succeeds. */
-  delete(key: string): Promise<void>;
+  delete(key: string, opts?: RequestOptions): Promise<void>;
   /** Releases sockets/handles. */
   close(): Promise<void>;
 }

@@ -14,7 +14,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { ObjectNotFoundError, ObjectStoreError, PreconditionFailedError, StoreConfigError, type StoreOp } from "./errors.ts";
 import { assertValidKey, assertValidPrefix, assertValidRange, compareKeys } from "./keys.ts";
-import type { ByteRange, ObjectMeta, ObjectStore, PutResult } from "./object-store.ts";
+import type { ByteRange, ObjectMeta, ObjectStore, PutResult, RequestOptions } from "./object-store.ts";
 
 export interface S3StoreOptions {
   bucket: string;
@@ -121,12 +121,12 @@ export class S3Store implements ObjectStore {
     this.#client = new S3Client(config);
   }
 
-  async get(key: string, range?: ByteRange): Promise<Buffer> {
+  async get(key: string, range?: ByteRange, opts?: RequestOptions): Promise<Buffer> {
     assertValidKey(this.description, "get", key);
     if (range) assertValidRange(this.description, key, range);
     if (range?.length === 0) {
       // HTTP cannot express an empty range; still report a missing object as missing.
-      if ((await this.head(key)) === null) throw new ObjectNotFoundError(this.description, "get", key);
+      if ((await this.head(key, opts)) === null) throw new ObjectNotFoundError(this.description, "get", key);
       return Buffer.alloc(0);
     }
     try {
@@ -136,6 +136,7 @@ export class S3Store implements ObjectStore {
           Key: this.prefix + key,
           ...(range ? { Range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {}),
         }),
+        sendOptions(opts),
       );
       if (!res.Body) return Buffer.alloc(0);
       const bytes = await res.Body.transformToByteArray();
@@ -150,9 +151,9 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Uint8Array): Promise<PutResult> {
+  async put(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {
     assertValidKey(this.description, "put", key);
-    return this.#put("put", key, body, {});
+    return this.#put("put", key, body, {}, opts);
   }
 
   /**
@@ -161,20 +162,20 @@ export class S3Store implements ObjectStore {
    * gets 412, so a write that did land can be reported as PreconditionFailedError. Callers for
    * which that matters (the manifest writer) re-read the object to see whose write won.
    */
-  async putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
+  async putIfAbsent(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {
     assertValidKey(this.description, "putIfAbsent", key);
-    return this.#put("putIfAbsent", key, body, { IfNoneMatch: "*" });
+    return this.#put("putIfAbsent", key, body, { IfNoneMatch: "*" }, opts);
   }
 
-  async putIfMatch(key: string, body: Uint8Array, etag: string): Promise<PutResult> {
+  async putIfMatch(key: string, body: Uint8Array, etag: string, opts?: RequestOptions): Promise<PutResult> {
     assertValidKey(this.description, "putIfMatch", key);
-    return this.#put("putIfMatch", key, body, { IfMatch: etag });
+    return this.#put("putIfMatch", key, body, { IfMatch: etag }, opts);
   }
 
-  async head(key: string): Promise<ObjectMeta | null> {
+  async head(key: string, opts?: RequestOptions): Promise<ObjectMeta | null> {
     assertValidKey(this.description, "head", key);
     try {
-      const res = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      const res = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }), sendOptions(opts));
       if (res.ETag === undefined) throw new ObjectStoreError(this.description, "head", key, `${this.#endpointLabel} returned no ETag`);
       return { key, size: res.ContentLength ?? 0, etag: res.ETag, lastModified: res.LastModified ?? new Date(0) };
     } catch (err) {
@@ -183,7 +184,7 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async list(prefix: string): Promise<ObjectMeta[]> {
+  async list(prefix: string, opts?: RequestOptions): Promise<ObjectMeta[]> {
     assertValidPrefix(this.description, prefix);
     const out: ObjectMeta[] = [];
     let token: string | undefined;
@@ -191,6 +192,7 @@ export class S3Store implements ObjectStore {
       do {
         const res = await this.#client.send(
           new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ...(token ? { ContinuationToken: token } : {}) }),
+          sendOptions(opts),
         );
         for (const o of res.Contents ?? []) {
           // Folder markers ("a/") are not objects of ours: our keys never end in "/".
@@ -206,10 +208,10 @@ export class S3Store implements ObjectStore {
     return out.sort((a, b) => compareKeys(a.key, b.key));
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, opts?: RequestOptions): Promise<void> {
     assertValidKey(this.description, "delete", key);
     try {
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }), sendOptions(opts));
     } catch (err) {
       if (isNotFound(err)) return;
       throw this.#error("delete", key, err);
@@ -220,11 +222,12 @@ export class S3Store implements ObjectStore {
     this.#client.destroy();
   }
 
-  async #put(op: StoreOp, key: string, body: Uint8Array, conditions: { IfNoneMatch?: string; IfMatch?: string }): Promise<PutResult> {
+  async #put(op: StoreOp, key: string, body: Uint8Array, conditions: { IfNoneMatch?: string; IfMatch?: string }, opts: RequestOptions | undefined): Promise<PutResult> {
     let etag: string | undefined;
     try {
       const res = await this.#client.send(
         new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentLength: body.byteLength, ...conditions }),
+        sendOptions(opts),
       );
       etag = res.ETag;
     } catch (err) {
@@ -270,6 +273,11 @@ function checkEndpoint(endpoint: string, allowHttp: boolean): void {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new StoreConfigError(`invalid S3 endpoint ${JSON.stringify(endpoint)}: expected an http:// or https:// URL`);
   }
+}
+
+/** The SDK cancels the HTTP request (and stops retrying) when the signal aborts. */
+function sendOptions(opts: RequestOptions | undefined): { abortSignal?: AbortSignal } {
+  return opts?.signal ? { abortSignal: opts.signal } : {};
 }
 
 function statusOf(err: unknown): number | undefined {
