@@ -50,13 +50,25 @@ export interface ZerofsOptions {
 /** What tests opt into unless `safeDefaults`: exports(5) `insecure` and `no_root_squash`. */
 export const TEST_RELAXATIONS: Readonly<Record<string, string>> = Object.freeze({ ZEROFS_INSECURE: "true", ZEROFS_SQUASH: "none" });
 
+/**
+ * A free loopback port below Linux's ephemeral range (32768+): a port picked by binding port 0
+ * and closing could be handed out again to the next port-0 listener (the server's own NFS
+ * socket) before the server binds it.
+ */
 async function freeLoopbackPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok, fail) => server.once("error", fail).listen(0, "127.0.0.1", ok));
-  const addr = server.address();
-  await new Promise<void>((ok) => server.close(() => ok()));
-  if (addr === null || typeof addr === "string") throw new Error("could not pick a free loopback port");
-  return addr.port;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const server = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => resolve(true));
+    });
+    if (ok) {
+      await new Promise<void>((done) => server.close(() => done()));
+      return port;
+    }
+  }
+  throw new Error("could not find a free loopback port below 32768");
 }
 
 export function zerofsEnv(opts: ZerofsOptions, cacheDir: string, httpPort = 0): NodeJS.ProcessEnv {

@@ -115,7 +115,7 @@ export async function planExtentWrite(db: Db, batch: WriteBatch, ino: number, ol
     else if (part.prepared) {
       const frame = segments.append(part.prepared, part.plain);
       plan.frames.push(frame);
-      add = { start: part.start, length: part.plain.length, frame, skip: 0 };
+      add = { start: part.start, length: part.plain.length, frame, plain: part.plain.length, skip: 0 };
     } else add = { start: part.start, length: part.plain.length, inline: part.plain };
     if (old.length === 0 && add === undefined) continue;
     const { pieces, covered } = overlay(old, part.start, part.plain.length, add);

@@ -6,6 +6,7 @@
  *   u8 version (1) · varint piece count · pieces in ascending `start` order, each:
  *     varint start · varint length · u8 kind
  *     kind 0 (frame):  varint epoch · varint seq · varint frame offset · varint frame length ·
+ *                      varint plain (plaintext length of the whole frame) ·
  *                      varint skip (offset of the piece's first byte in the frame's plaintext)
  *     kind 1 (inline): the piece's `length` bytes
  * Pieces never overlap and lie inside [0, BLOCK_SIZE); bytes in no piece read as zeros.
@@ -21,14 +22,14 @@ const KIND_INLINE = 1;
 
 /** A run of bytes of a block: from a sealed frame (at `skip` in its plaintext), or inline. */
 export type Piece =
-  | { start: number; length: number; frame: FrameRef; skip: number; inline?: undefined }
+  | { start: number; length: number; frame: FrameRef; plain: number; skip: number; inline?: undefined }
   | { start: number; length: number; inline: Buffer; frame?: undefined; skip?: undefined };
 
 export function encodePieces(pieces: readonly Piece[]): Buffer {
   let size = 1 + varintSize(pieces.length);
   for (const p of pieces) {
     size += varintSize(p.start) + varintSize(p.length) + 1;
-    if (p.frame) size += varintSize(p.frame.epoch) + varintSize(p.frame.seq) + varintSize(p.frame.offset) + varintSize(p.frame.length) + varintSize(p.skip);
+    if (p.frame) size += varintSize(p.frame.epoch) + varintSize(p.frame.seq) + varintSize(p.frame.offset) + varintSize(p.frame.length) + varintSize(p.plain) + varintSize(p.skip);
     else size += p.length;
   }
   const buf = Buffer.allocUnsafe(size);
@@ -43,6 +44,7 @@ export function encodePieces(pieces: readonly Piece[]): Buffer {
       pos = writeVarint(buf, pos, p.frame.seq);
       pos = writeVarint(buf, pos, p.frame.offset);
       pos = writeVarint(buf, pos, p.frame.length);
+      pos = writeVarint(buf, pos, p.plain);
       pos = writeVarint(buf, pos, p.skip);
     } else {
       buf[pos++] = KIND_INLINE;
@@ -71,7 +73,10 @@ export function decodePieces(buf: Buffer, where: string): Piece[] {
       const kind = r.u8();
       if (kind === KIND_FRAME) {
         const frame: FrameRef = { epoch: r.varint(), seq: r.varint(), offset: r.varint(), length: r.varint() };
-        out.push({ start, length, frame, skip: r.varint() });
+        const plain = r.varint();
+        const skip = r.varint();
+        if (skip + length > plain) throw new Error(`piece ${i} reads past its frame's ${plain} bytes`);
+        out.push({ start, length, frame, plain, skip });
       } else if (kind === KIND_INLINE) {
         out.push({ start, length, inline: Buffer.from(r.bytes(length)) });
       } else throw new Error(`piece ${i} has unknown kind ${kind}`);
@@ -92,7 +97,7 @@ export function pieceBytes(pieces: readonly Piece[]): number {
 
 /** The part [from, to) of a piece (from/to block-relative, inside the piece). */
 function slice(p: Piece, from: number, to: number): Piece {
-  if (p.frame) return { start: from, length: to - from, frame: p.frame, skip: p.skip + (from - p.start) };
+  if (p.frame) return { start: from, length: to - from, frame: p.frame, plain: p.plain, skip: p.skip + (from - p.start) };
   return { start: from, length: to - from, inline: p.inline.subarray(from - p.start, to - p.start) };
 }
 

@@ -26,6 +26,11 @@ export class InodeTable {
     this.cache = new LRUCache({ max: Math.max(1, maxEntries) });
   }
 
+  /** The cached inode, if any (no I/O; callers must re-check under the inode's lock). */
+  peek(ino: number): Inode | undefined {
+    return this.cache.peek(ino);
+  }
+
   /** The inode, or undefined when it does not exist. One db.get on a cache miss. */
   async get(ino: number): Promise<Inode | undefined> {
     const hit = this.cache.get(ino);

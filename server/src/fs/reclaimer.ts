@@ -69,6 +69,8 @@ export async function deleteChunkRange(db: Db, ino: number, t: Tombstone, opts: 
     await opts.afterBatch?.({ ino, next: done ? Math.max(cur.to, last + 1) : last + 1, to: Math.max(cur.to, last + 1) });
     if (!next) return true;
     cur = next;
+    // Let other requests run between batches (a scan of cached blocks never yields by itself).
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 

@@ -50,6 +50,7 @@ import { InodeTable } from "./inode-table.ts";
 import { CHUNK_SIZE, LAYOUT_VERSION, SUPERBLOCK_KEY, chunkKey, cookieKey, extentKey, inodeKey, tombstoneKey } from "./keys.ts";
 import { KeyedMutex } from "./locks.ts";
 import { Perm, accessMask, hasPerm, inGroup, isRoot, modeAfterUnprivilegedWrite, requireDataPerm, requirePerm, stickyForbids } from "./permissions.ts";
+import { SegmentGc, type SegmentGcOptions } from "./segment-gc.ts";
 import { Reclaimer, deleteChunkRange, listTombstones, type ChunkDeletionProgress } from "./reclaimer.ts";
 import { TombstoneKind, decodeSuperblock, decodeTombstone, encodeSuperblock, encodeTombstone, type Tombstone } from "./records.ts";
 import { applySetattr, hasAnyAttr } from "./setattr.ts";
@@ -107,6 +108,10 @@ export interface ZeroFsOptions {
    * the LSM). Only tests set 1, to keep exercising the code that v1 volumes' files still use.
    */
   dataLayout?: 1 | 2;
+  /** Run the segment GC (default true; tests turn it off or drive passes themselves). */
+  segmentGc?: boolean;
+  /** Segment GC settings (fs/segment-gc.ts). */
+  segmentGcOptions?: Partial<SegmentGcOptions>;
   /** Test hook after each background deletion batch. */
   afterReclaimBatch?: (p: ChunkDeletionProgress) => void | Promise<void>;
   /** Wait for durability before metadata operations return (default true). */
@@ -198,6 +203,7 @@ export class ZeroFs {
   /** WRITE/COMMIT verifier: differs on every start, so clients resend unstable writes after a restart. */
   readonly writeVerifier: Buffer = randomBytes(8);
   readonly reclaimer: Reclaimer | undefined;
+  readonly segmentGc: SegmentGc | undefined;
   private readonly inodes: InodeTable;
   private readonly counters: VolumeCounters;
   private readonly alloc: InoAllocator;
@@ -228,10 +234,16 @@ export class ZeroFs {
       capacityBytes: options.capacityBytes,
       readOnly: options.readOnly ?? false,
       inlineDeleteChunks: options.inlineDeleteChunks ?? 16,
-      reclaimBatchKeys: options.reclaimBatchKeys ?? 1024,
+      reclaimBatchKeys: options.reclaimBatchKeys ?? 256,
       syncMetadata: options.syncMetadata ?? true,
       dataLayout: options.dataLayout ?? 2,
     };
+    if (options.segmentGc !== false && !this.opts.readOnly) {
+      this.segmentGc = new SegmentGc(db, (ino, fn) => this.withInodeLock(ino, fn), {
+        ...options.segmentGcOptions,
+        ...(options.logger ? { logger: options.logger.child({ component: "segment-gc" }) } : {}),
+      });
+    }
     if (options.reclaimer !== false && !this.opts.readOnly) {
       this.reclaimer = new Reclaimer(db, {
         batchKeys: this.opts.reclaimBatchKeys,
@@ -265,6 +277,7 @@ export class ZeroFs {
     fs.rootGeneration = (await fs.inodes.require(sb.rootIno, "open")).generation;
     if (!fs.opts.readOnly) await fs.resumeInterruptedTruncations();
     fs.reclaimer?.kick();
+    fs.segmentGc?.start();
     fs.log?.info({ volumeId: sb.volumeId.toString("hex"), usedBytes: counters.usedBytes, inodes: counters.inodeCount }, "filesystem opened");
     return fs;
   }
@@ -299,6 +312,16 @@ export class ZeroFs {
     return sb;
   }
 
+  /** Runs `fn` holding inode `ino`'s lock (background work that changes one file's records). */
+  private async withInodeLock<T>(ino: number, fn: () => Promise<T>): Promise<T> {
+    const release = await this.locks.acquire([ino]);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
   /** Resolves once background deletions (resumed truncations, the reclaimer) are done (tests). */
   async backgroundIdle(): Promise<void> {
     await Promise.all(this.pendingTruncations.values());
@@ -309,6 +332,7 @@ export class ZeroFs {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.segmentGc?.stop();
     await this.reclaimer?.stop();
     await Promise.all(this.pendingTruncations.values());
     if (!this.opts.readOnly) await this.db.flush();
@@ -500,10 +524,15 @@ export class ZeroFs {
     if (end > MAX_FILE_SIZE) throw fsError("EFBIG", `write: end offset ${end} of inode ${ino} exceeds the maximum file size ${MAX_FILE_SIZE}`);
     const durable = stable !== StableHow.UNSTABLE;
     await this.pendingTruncations.get(ino);
-    // Split and compress outside the lock (a file's layout only ever changes from 1 to 2).
-    let prepared = data.length > 0 && (await this.inodes.get(ino))?.extentBytes !== undefined ? await prepareWrite(this.db.segments, offset, data) : undefined;
     await this.db.segments.waitForRoom();
-    return this.mutate("write", [ino], durable, async (tx) => {
+    this.checkWritable("write");
+    // Writes to a file apply in arrival order: the lock is queued for now, while the data is
+    // split and compressed outside it (concurrently with other writes); the inode is re-checked
+    // under the lock (a file's layout only ever changes from 1 to 2).
+    const locked = this.locks.acquire([ino]);
+    const early = data.length > 0 && this.inodes.peek(ino)?.extentBytes !== undefined ? prepareWrite(this.db.segments, offset, data) : undefined;
+    early?.catch(() => undefined);
+    return this.mutate("write", locked, durable, async (tx) => {
       const inode = await this.inodes.require(ino, "write");
       if (inode.type === FileType.DIR) throw fsError("EISDIR", `write: inode ${ino} is a directory`);
       if (inode.type !== FileType.REG) throw fsError("EINVAL", `write: inode ${ino} is not a regular file`);
@@ -515,9 +544,10 @@ export class ZeroFs {
       const now = this.clock.now();
       const next: Inode = { ...inode, size: newSize, mtime: now, ctime: now };
       if (inode.extentBytes !== undefined) {
-        prepared ??= await prepareWrite(this.db.segments, offset, data);
+        const prepared = await (early ?? prepareWrite(this.db.segments, offset, data));
         const plan = await planExtentWrite(this.db, tx.batch, ino, inode.size, prepared);
         tx.frames.push(...plan.frames);
+        this.segmentGc?.noteFreed(plan.freed);
         next.extentBytes = inode.extentBytes + plan.delta;
       } else next.chunks = await planWrite(this.db, tx.batch, ino, inode.size, offset, data, inode.chunks);
       if (!isRoot(cred)) next.mode = modeAfterUnprivilegedWrite(next.mode);
@@ -562,6 +592,7 @@ export class ZeroFs {
     tx.shardIno = inode.ino;
     if (inode.extentBytes !== undefined) {
       const plan = await planExtentTruncate(this.db, tx.batch, inode.ino, inode.size, newSize);
+      this.segmentGc?.noteFreed(plan.freed);
       if (plan.restFrom !== undefined) this.deleteRestAfterCommit(tx, inode.ino, { kind: TombstoneKind.EXTENTS_TRUNCATED, from: plan.restFrom, to: blockCount(inode.size) });
       return { chunks: undefined, extentBytes: inode.extentBytes + plan.delta };
     }
@@ -940,12 +971,12 @@ export class ZeroFs {
   }
 
   /**
-   * Runs `body` holding the locks of `lockKeys`, commits its changes as one batch, releases the
+   * Runs `body` holding the locks of `lockKeys` (or a lock acquisition already queued), commits its changes as one batch, releases the
    * locks, and then (when `durable`) waits until the batch is durable.
    */
-  private async mutate<T>(what: string, lockKeys: number[], durable: boolean, body: (tx: Txn) => Promise<T>): Promise<T> {
-    this.checkWritable(what);
-    const release = await this.locks.acquire(lockKeys);
+  private async mutate<T>(what: string, lockKeys: number[] | Promise<() => void>, durable: boolean, body: (tx: Txn) => Promise<T>): Promise<T> {
+    if (Array.isArray(lockKeys)) this.checkWritable(what);
+    const release = await (Array.isArray(lockKeys) ? this.locks.acquire(lockKeys) : lockKeys);
     const tx = new Txn();
     let result: T;
     try {

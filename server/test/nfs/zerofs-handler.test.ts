@@ -12,6 +12,8 @@ import { XdrWriter } from "../../src/nfs/xdr.ts";
 import { ZeroFsNfs3Handler } from "../../src/nfs/zerofs-handler.ts";
 import { openFs } from "../fs/helpers.ts";
 
+/** These tests act as root on a fresh volume: no root squash (the default squashes). */
+const TRUSTED = { squash: "none", anonUid: 65534, anonGid: 65534 } as const;
 const ROOT_CRED: Nfs3Credentials = { flavor: 1, uid: 0, gid: 0, gids: [], machineName: "t", remoteAddress: "127.0.0.1", remotePort: 700 };
 const attrs = { mode: 0o666, atime: { how: TimeHow.DONT_CHANGE }, mtime: { how: TimeHow.DONT_CHANGE } } as const;
 const ALL_ACCESS = Access3.READ | Access3.LOOKUP | Access3.MODIFY | Access3.EXTEND | Access3.DELETE | Access3.EXECUTE;
@@ -26,7 +28,7 @@ describe("ZeroFsNfs3Handler", () => {
   it("READ at or past the largest file size answers eof with no data, not FBIG", async () => {
     const fx = await openFs();
     try {
-      const h = new ZeroFsNfs3Handler(fx.fs);
+      const h = new ZeroFsNfs3Handler(fx.fs, { identity: TRUSTED });
       const f = await createFile(h, fx.fs.rootHandle(), "f");
       await h.write(ROOT_CRED, { file: f, offset: 0n, count: 5, stable: StableHow.FILE_SYNC, data: Buffer.from("hello") });
       for (const offset of [BigInt(MAX_FILE_SIZE) - 1n, BigInt(MAX_FILE_SIZE), BigInt(MAX_FILE_SIZE) + 1n, 2n ** 63n, 2n ** 64n - 1n]) {
@@ -45,7 +47,7 @@ describe("ZeroFsNfs3Handler", () => {
   it("READDIR / READDIRPLUS replies stay within rtmax whatever count the client asks for", async () => {
     const fx = await openFs();
     try {
-      const h = new ZeroFsNfs3Handler(fx.fs);
+      const h = new ZeroFsNfs3Handler(fx.fs, { identity: TRUSTED });
       const mk = await h.mkdir(ROOT_CRED, { where: { dir: fx.fs.rootHandle(), name: Buffer.from("big") }, attributes: attrs });
       assert.ok(mk.status === Nfs3Status.NFS3_OK && mk.obj);
       const dir = mk.obj;
@@ -72,12 +74,12 @@ describe("ZeroFsNfs3Handler", () => {
   it("ACCESS on a read-only export grants no MODIFY, EXTEND or DELETE", async () => {
     const fx = await openFs();
     try {
-      const rw = new ZeroFsNfs3Handler(fx.fs);
+      const rw = new ZeroFsNfs3Handler(fx.fs, { identity: TRUSTED });
       const f = await createFile(rw, fx.fs.rootHandle(), "f");
       const rwDir = await rw.access(ROOT_CRED, { object: fx.fs.rootHandle(), access: ALL_ACCESS });
       assert.ok(rwDir.status === Nfs3Status.NFS3_OK && (rwDir.access & Access3.MODIFY) !== 0, "read-write export: root may modify");
       await fx.reopen({ readOnly: true });
-      const ro = new ZeroFsNfs3Handler(fx.fs, { readOnly: true });
+      const ro = new ZeroFsNfs3Handler(fx.fs, { identity: TRUSTED, readOnly: true });
       for (const object of [fx.fs.rootHandle(), f]) {
         const r = await ro.access(ROOT_CRED, { object, access: ALL_ACCESS });
         assert.equal(r.status, Nfs3Status.NFS3_OK);

@@ -189,13 +189,13 @@ export class SegmentWriter {
           this.abort(err);
           throw err;
         }
-        // One line per outage, not one per retry; the WAL waiting on this segment retries too.
-        if (!this.outage) this.opts.logger?.warn({ objectKey: seg.key, attempt, err: err instanceof Error ? err.message : String(err) }, "segment upload failed; retrying");
+        // Outages are reported once by the store's health tracker; this is detail.
+        if (!this.outage) this.opts.logger?.debug({ objectKey: seg.key, attempt, err: err instanceof Error ? err.message : String(err) }, "segment upload failed; retrying");
         this.outage = true;
         await new Promise((r) => setTimeout(r, Math.min(5000, 50 * 2 ** Math.min(attempt, 7))));
       }
     }
-    if (this.outage) this.opts.logger?.info({ objectKey: seg.key }, "segment uploads recovered");
+    if (this.outage) this.opts.logger?.debug({ objectKey: seg.key }, "segment uploads recovered");
     this.outage = false;
     this.stats.segments++;
     this.stats.bytes += seg.bytes;
