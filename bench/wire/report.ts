@@ -16,17 +16,33 @@ export interface Summary {
   costs: Record<string, Cost>;
   /** Median rate ratios per workload: "local/ganesha", "s3/ganesha", "s3/local". */
   ratios: Record<string, Partial<Record<WorkloadId, number>>>;
+  /**
+   * Median server CPU per unit of work (CPU-s per GiB for the sequential workloads, CPU µs per
+   * operation otherwise): unlike the rates, barely moved by other load on the machine.
+   */
+  cpuPerUnit: Record<string, Partial<Record<WorkloadId, number>>>;
 }
+
+const perUnit = (unit: string, cpuS: number, ops: number, bytes: number): number => (unit === "MB/s" ? cpuS / (bytes / 2 ** 30) : (cpuS * 1e6) / ops);
 
 export function summarize(results: RoundResult[], servers: ServerKind[]): Summary {
   const rates: Summary["rates"] = {};
   const costs: Summary["costs"] = {};
+  const cpuPerUnit: Summary["cpuPerUnit"] = {};
   for (const s of servers) {
     const mine = results.filter((r) => r.server === s && r.error === undefined);
     rates[s] = {};
+    cpuPerUnit[s] = {};
     for (const w of WORKLOADS) {
       const m = median(mine.map((r) => r.figures[w.id]?.rate ?? NaN));
       if (m !== undefined) rates[s][w.id] = m;
+      const c = median(
+        mine.map((r) => {
+          const f = r.figures[w.id];
+          return f ? perUnit(w.unit, f.serverCpuS, f.ops, f.bytes) : NaN;
+        }),
+      );
+      if (c !== undefined) cpuPerUnit[s][w.id] = c;
     }
     const c: Cost = {};
     const keys = new Set(mine.flatMap((r) => Object.keys(r.cost))) as Set<keyof Cost>;
@@ -52,7 +68,7 @@ export function summarize(results: RoundResult[], servers: ServerKind[]): Summar
     }
     ratios[`${a}/${b}`] = r;
   }
-  return { rates, costs, ratios };
+  return { rates, costs, ratios, cpuPerUnit };
 }
 
 const fmt = (n: number | undefined, d = 0): string => (n === undefined || !Number.isFinite(n) ? "–" : n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }));
@@ -94,5 +110,19 @@ export function formatTables(sum: Summary, servers: ServerKind[], p: Params): st
     ["server cost (medians)", ...servers.map((s) => SERVER_LABELS[s])],
     costRows.filter(([, k]) => servers.some((s) => sum.costs[s]?.[k] !== undefined)).map(([label, k, d]) => [label, ...servers.map((s) => fmt(sum.costs[s]?.[k], d))]),
   );
-  return `${table(head, rows)}\n\n${cost}`;
+  const zerofs = servers.filter((s) => s !== "ganesha");
+  const withGanesha = servers.includes("ganesha");
+  const cpu = table(
+    ["server CPU per unit of work (medians)", ...servers.map((s) => SERVER_LABELS[s]), ...(withGanesha ? zerofs.map((s) => `${s === "local" ? "local" : "versitygw"} ÷ ganesha`) : [])],
+    WORKLOADS.map((w) => {
+      const unit = w.unit === "MB/s" ? "CPU-s/GiB" : `µs/${w.unit === "IOPS" ? "op" : w.unit.replace("/s", "").replace("ops", "op").replace("entries", "entry").replace("files", "file")}`;
+      const g = sum.cpuPerUnit.ganesha?.[w.id];
+      return [
+        `${w.id} (${unit})`,
+        ...servers.map((s) => fmt(sum.cpuPerUnit[s]?.[w.id], w.unit === "MB/s" ? 1 : 0)),
+        ...(withGanesha ? zerofs.map((s) => { const z = sum.cpuPerUnit[s]?.[w.id]; return z !== undefined && g ? fmt(z / g, 1) : "–"; }) : []),
+      ];
+    }),
+  );
+  return `${table(head, rows)}\n\n${cost}\n\n${cpu}\n(sequential write: until idle after COMMIT; ganesha's figures are at /proc's 10 ms resolution, and the kernel's page-cache writeback is not charged to it)`;
 }
