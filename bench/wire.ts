@@ -16,7 +16,7 @@
  * it started in there.
  *
  * Settings (environment; BENCH_QUICK=1 picks small defaults, ~2 minutes):
- *   BENCH_ROUNDS (3; quick 1)            rounds, each runs every server once
+ *   BENCH_ROUNDS (3)                     rounds, each runs every server once
  *   BENCH_SIZE_MB (1024; quick 128)      sequential file size in MiB
  *   BENCH_RAND_READS (20000; quick 4000) random 4 KiB READs
  *   BENCH_RAND_WRITES (5000; quick 1000) random 4 KiB WRITEs
@@ -61,7 +61,7 @@ function readParams(): { params: Params; servers: ServerKind[] } {
   const servers = (env.BENCH_SERVERS ?? "local,s3,ganesha").split(",").map((s) => s.trim()).filter(Boolean);
   for (const s of servers) if (!(s in SERVER_LABELS)) throw new Error(`BENCH_SERVERS: unknown server ${JSON.stringify(s)} (local, s3, ganesha)`);
   const params: Params = {
-    rounds: intEnv("BENCH_ROUNDS", 3, 1),
+    rounds: intEnv("BENCH_ROUNDS", 3),
     sizeMiB: intEnv("BENCH_SIZE_MB", 1024, 128),
     randReads: intEnv("BENCH_RAND_READS", 20_000, 4_000),
     randWrites: intEnv("BENCH_RAND_WRITES", 5_000, 1_000),
@@ -80,6 +80,9 @@ function readParams(): { params: Params; servers: ServerKind[] } {
 
 async function outside(): Promise<number> {
   const { servers } = readParams(); // fail on bad settings before installing anything
+  if (process.getuid?.() !== 0) {
+    throw new Error("bench:wire runs as root: it creates network, mount and PID namespaces (unshare), mounts tmpfs on their /run, and installs Debian packages");
+  }
   await ensureDebianPackages();
   const nfsload = await buildClient();
   let versitygw = "";
