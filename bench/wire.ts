@@ -28,7 +28,7 @@
  *   BENCH_SEED (random)                  data and offsets; printed
  *   BENCH_SETTLE_MAX_S (120)             longest wait for a server to go idle after writes
  *   BENCH_OUT (bench/results/wire-<time>.json)  JSON results
- *   BENCH_KEEP=1                         keep the work directory (volumes, logs)
+ *   BENCH_KEEP=1                         keep the work directory (every round's volumes, exports, logs)
  */
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomInt } from "node:crypto";
@@ -162,7 +162,7 @@ async function inside(): Promise<number> {
       if (stopping) break;
       let srv;
       try {
-        srv = await startServer(kind, workDir, vgwBin);
+        srv = await startServer(kind, join(workDir, `round-${round}`), vgwBin, env.BENCH_KEEP === "1");
         results.push(await runRound(srv, bin, params, round, log));
       } catch (err) {
         if (stopping) break;

@@ -162,7 +162,7 @@ async function scrape(httpPort: number): Promise<StoreCounters> {
   return c;
 }
 
-async function makeZerofs(kind: "local" | "s3", workDir: string, versitygwBin: string): Promise<ServerUnderTest> {
+async function makeZerofs(kind: "local" | "s3", workDir: string, versitygwBin: string, keep: boolean): Promise<ServerUnderTest> {
   const base = join(workDir, kind === "local" ? "zerofs-local" : "zerofs-s3");
   const cacheRoot = join(base, "cache");
   await mkdir(cacheRoot, { recursive: true });
@@ -184,7 +184,8 @@ async function makeZerofs(kind: "local" | "s3", workDir: string, versitygwBin: s
       AWS_DEFAULT_REGION: "us-east-1",
       AWS_ALLOW_HTTP: "true",
     };
-    storageDirs = [vgw.dataDir];
+    // The bucket only: versitygw also keeps one lock file per key hash in .vgwlocks/.
+    storageDirs = [join(vgw.dataDir, vgw.bucket)];
   }
   let generation = 0;
   const newCache = async (): Promise<string> => {
@@ -232,7 +233,7 @@ async function makeZerofs(kind: "local" | "s3", workDir: string, versitygwBin: s
         if (!cur.proc.done()) await stopCur();
       } finally {
         if (vgw) await vgw.proc.stop(5_000);
-        await rm(base, { recursive: true, force: true });
+        if (!keep) await rm(base, { recursive: true, force: true });
       }
     },
   };
@@ -301,7 +302,7 @@ LOG { Default_Log_Level = EVENT; }
 `;
 }
 
-async function makeGanesha(workDir: string): Promise<ServerUnderTest> {
+async function makeGanesha(workDir: string, keep: boolean): Promise<ServerUnderTest> {
   const base = join(workDir, "ganesha");
   const exportDir = join(base, "export");
   await mkdir(exportDir, { recursive: true });
@@ -347,14 +348,15 @@ async function makeGanesha(workDir: string): Promise<ServerUnderTest> {
       try {
         if (!cur.done()) await stopCur();
       } finally {
-        await rm(base, { recursive: true, force: true });
+        if (!keep) await rm(base, { recursive: true, force: true });
       }
     },
   };
 }
 
-export function startServer(kind: ServerKind, workDir: string, versitygwBin: string): Promise<ServerUnderTest> {
-  return kind === "ganesha" ? makeGanesha(workDir) : makeZerofs(kind, workDir, versitygwBin);
+/** Starts a fresh server with its data under workDir; destroy() removes that unless keep. */
+export function startServer(kind: ServerKind, workDir: string, versitygwBin: string, keep: boolean): Promise<ServerUnderTest> {
+  return kind === "ganesha" ? makeGanesha(workDir, keep) : makeZerofs(kind, workDir, versitygwBin, keep);
 }
 
 export { dirUsage };
