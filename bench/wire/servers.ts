@@ -117,6 +117,10 @@ async function startZerofs(url: string, cacheDir: string, env: Record<string, st
         ZEROFS_NFS_PORT: "0",
         ZEROFS_HTTP_PORT: String(httpPort),
         ZEROFS_LOG_LEVEL: "info",
+        // Served like ganesha's export below: no root squash, clients from any source port
+        // (a server that does not know ZEROFS_INSECURE ignores it).
+        ZEROFS_SQUASH: "none",
+        ZEROFS_INSECURE: "true",
         ...env,
       },
     },
@@ -293,6 +297,7 @@ EXPORT {
   Transports = TCP;
   Access_Type = RW;
   Squash = No_Root_Squash;
+  PrivilegedPort = false;
   SecType = sys;
   MaxRead = 1048576;
   MaxWrite = 1048576;
