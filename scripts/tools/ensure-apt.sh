@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs Debian packages the tests need when one of their commands is missing.
 # Usage: ensure-apt.sh <command> <package> [<command> <package> ...]
+# A <command> starting with / is a file the package installs (a header, a plugin).
 set -euo pipefail
 missing=()
 while [[ $# -ge 2 ]]; do
-  command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+  if [[ $1 == /* ]]; then
+    [[ -e $1 ]] || missing+=("$2")
+  else
+    command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+  fi
   shift 2
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
@@ -12,4 +17,5 @@ if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
 echo "ensure-apt.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >/dev/null || $SUDO apt-get update
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Other sessions on the machine may be installing too: wait for the dpkg lock instead of failing.
+$SUDO apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
