@@ -214,6 +214,17 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
       block: db.stats().blockCache,
       ...(diskCache ? { disk: { hits: diskCache.stats.hits, misses: diskCache.stats.misses } } : {}),
     });
+    metrics.dataStats = () => {
+      const seg = db.segments.stats();
+      const gc = fs?.segmentGc?.stats;
+      return {
+        extentCache: { hits: seg.reader.hits, misses: seg.reader.misses },
+        extentCacheBytes: seg.cachedBytes,
+        segmentsWritten: seg.writer.segments,
+        segmentBytesWritten: seg.writer.bytes,
+        gc: { storedBytes: gc?.storedBytes ?? 0, liveBytes: gc?.liveBytes ?? 0, deletedBytes: gc?.deletedBytes ?? 0, rewrittenBytes: gc?.rewrittenBytes ?? 0 },
+      };
+    };
     ready = true;
     metrics.ready.set(1);
     log.info(

@@ -108,6 +108,65 @@ export class ServerMetrics {
     registers: [this.registry],
   });
   readonly storeOutages = new Counter({ name: "zerofs_store_outages_total", help: "times the object store became degraded", registers: [this.registry] });
+  /** Set by the server once the filesystem is open; read at scrape time (layout-2 file data). */
+  dataStats: () => DataStats = () => EMPTY_DATA_STATS;
+  readonly extentCacheHitRatio: Gauge = new Gauge({
+    name: "zerofs_extent_cache_hit_ratio",
+    help: "file data (extent) cache hits / lookups since start",
+    registers: [this.registry],
+    collect: (): void => this.extentCacheHitRatio.set(ratio(this.dataStats().extentCache)),
+  });
+  readonly extentCacheBytes: Gauge = new Gauge({
+    name: "zerofs_extent_cache_bytes",
+    help: "bytes held by the in-memory file data cache",
+    registers: [this.registry],
+    collect: (): void => this.extentCacheBytes.set(this.dataStats().extentCacheBytes),
+  });
+  readonly segmentsWritten: Counter = new Counter({
+    name: "zerofs_segments_written_total",
+    help: "segment objects (file data) uploaded",
+    registers: [this.registry],
+    collect: (): void => syncCounter(this.segmentsWritten, this.dataStats().segmentsWritten),
+  });
+  readonly segmentBytesWritten: Counter = new Counter({
+    name: "zerofs_segment_written_bytes_total",
+    help: "bytes of segment objects (file data) uploaded",
+    registers: [this.registry],
+    collect: (): void => syncCounter(this.segmentBytesWritten, this.dataStats().segmentBytesWritten),
+  });
+  readonly segmentStoredBytes: Gauge = new Gauge({
+    name: "zerofs_segment_stored_bytes",
+    help: "bytes of all segment objects, as of the last segment GC pass",
+    registers: [this.registry],
+    collect: (): void => this.segmentStoredBytes.set(this.dataStats().gc.storedBytes),
+  });
+  readonly segmentLiveBytes: Gauge = new Gauge({
+    name: "zerofs_segment_live_bytes",
+    help: "estimated bytes of segment objects still referenced by files, as of the last segment GC pass",
+    registers: [this.registry],
+    collect: (): void => this.segmentLiveBytes.set(this.dataStats().gc.liveBytes),
+  });
+  readonly spaceAmplification: Gauge = new Gauge({
+    name: "zerofs_segment_space_amplification",
+    help: "segment bytes stored / live bytes, as of the last segment GC pass (1 = no garbage)",
+    registers: [this.registry],
+    collect: (): void => {
+      const g = this.dataStats().gc;
+      this.spaceAmplification.set(g.liveBytes > 0 ? g.storedBytes / g.liveBytes : 1);
+    },
+  });
+  readonly gcDeletedBytes: Counter = new Counter({
+    name: "zerofs_segment_gc_deleted_bytes_total",
+    help: "bytes of segment objects deleted by the segment GC",
+    registers: [this.registry],
+    collect: (): void => syncCounter(this.gcDeletedBytes, this.dataStats().gc.deletedBytes),
+  });
+  readonly gcRewrittenBytes: Counter = new Counter({
+    name: "zerofs_segment_gc_rewritten_bytes_total",
+    help: "live file bytes moved out of sparse or small segments by the segment GC",
+    registers: [this.registry],
+    collect: (): void => syncCounter(this.gcRewrittenBytes, this.dataStats().gc.rewrittenBytes),
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -120,4 +179,31 @@ export class ServerMetrics {
       if (bytes > 0) this.storeBytes.inc({ op }, bytes);
     },
   };
+}
+
+export interface DataStats {
+  extentCache: { hits: number; misses: number };
+  extentCacheBytes: number;
+  segmentsWritten: number;
+  segmentBytesWritten: number;
+  gc: { storedBytes: number; liveBytes: number; deletedBytes: number; rewrittenBytes: number };
+}
+
+const EMPTY_DATA_STATS: DataStats = {
+  extentCache: { hits: 0, misses: 0 },
+  extentCacheBytes: 0,
+  segmentsWritten: 0,
+  segmentBytesWritten: 0,
+  gc: { storedBytes: 0, liveBytes: 0, deletedBytes: 0, rewrittenBytes: 0 },
+};
+
+const synced = new WeakMap<Counter, number>();
+
+/** Brings a counter up to a running total kept elsewhere (the engine's own statistics). */
+function syncCounter(c: Counter, total: number): void {
+  const prev = synced.get(c) ?? 0;
+  if (total > prev) {
+    c.inc(total - prev);
+    synced.set(c, total);
+  }
 }

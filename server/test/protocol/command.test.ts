@@ -62,9 +62,15 @@ describe("the zerofs command", () => {
       const c = await Nfs3Client.connect(s.nfsPort);
       const root = await c.mount("/");
       await c.ok(P.GETATTR, { object: root });
+      const f = (await c.ok(P.CREATE, { where: { dir: root, name: Buffer.from("m") }, how: { mode: CreateMode.GUARDED, attributes: sattr() } })).obj!;
+      await c.ok(P.WRITE, { file: f, offset: 0n, count: 20_000, stable: StableHow.FILE_SYNC, data: Buffer.alloc(20_000, 7) });
       c.close();
       const metrics = await (await fetch(`${base}/metrics`)).text();
       assert.match(metrics, /zerofs_rpc_requests_total\{program="nfs",procedure="GETATTR",status="success"\} 1/);
+      assert.match(metrics, /zerofs_segments_written_total [1-9]/, "file data went to a segment");
+      assert.match(metrics, /zerofs_segment_written_bytes_total [1-9]\d*/);
+      assert.match(metrics, /zerofs_extent_cache_bytes 20000/);
+      assert.match(metrics, /zerofs_segment_space_amplification \d/);
       assert.match(metrics, /zerofs_store_requests_total\{op="putIfAbsent",outcome="ok"\}/);
       assert.match(metrics, /zerofs_wal_flush_duration_seconds_count \d+/);
     } finally {
