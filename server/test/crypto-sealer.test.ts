@@ -89,6 +89,14 @@ test("the compressibility guess skips random data only; mixed and structured blo
   const { looksIncompressible, sampledEntropy } = await import("../src/crypto/compressibility.ts");
   const random = randomBytes(1 << 20);
   assert.ok(looksIncompressible(random), `random: ${sampledEntropy(random)} bits/byte`);
+  // File data frames are ≤ 32 KiB (smaller samples): random still measures as random...
+  for (const n of [1500, 4096, 32 * 1024]) {
+    const r = randomBytes(n);
+    assert.ok(looksIncompressible(r), `random ${n}: ${sampledEntropy(r)} bits/byte`);
+  }
+  // ...and a half-random frame does not.
+  const halfFrame = Buffer.concat([randomBytes(1 << 14), Buffer.alloc(1 << 14)]);
+  assert.equal(looksIncompressible(halfFrame), false, `half-random frame: ${sampledEntropy(halfFrame)} bits/byte`);
   const text = Buffer.from("SELECT id, name FROM files WHERE parent = ? ORDER BY name;\n".repeat(2000));
   const zeros = Buffer.alloc(1 << 16);
   // Half random, half zeros: zstd halves it, and the sample sees the zeros.
