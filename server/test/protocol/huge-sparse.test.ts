@@ -16,25 +16,35 @@ import { Rng } from "../../../test/support/random.ts";
 import { startZerofs, type ZerofsProcess } from "../../../test/support/zerofs-process.ts";
 
 const HUGE = 2n ** 52n;
-/** Latency bound for the bystander client; generous for a loaded 2-core machine. */
-const MAX_GETATTR_MS = 100;
+/**
+ * Latency bounds for the bystander client: the issue's 100 ms for 90% of the calls, and no call
+ * over 500 ms, which a CI machine running other suites at the same time can still meet (a
+ * single 25 ms burst of CPU work stretches to 100 ms on an oversubscribed 2-core machine).
+ * Before the fix, SETATTR never answered and the other client's calls timed out.
+ */
+const P90_GETATTR_MS = 100;
+const MAX_GETATTR_MS = 500;
 
 /**
  * A second client that GETATTRs the root in a loop and records the slowest answer. A fresh
  * server's first calls are slow for reasons of their own (JIT, first reads): those are made
  * before the measurement starts.
  */
-async function bystander(c: Nfs3Client, root: Buffer): Promise<{ stop(): Promise<{ max: number; calls: number }> }> {
+interface Seen {
+  max: number;
+  p90: number;
+  calls: number;
+}
+
+async function bystander(c: Nfs3Client, root: Buffer): Promise<{ stop(): Promise<Seen> }> {
   for (let i = 0; i < 20; i++) await c.ok(P.GETATTR, { object: root });
   let running = true;
-  let max = 0;
-  let calls = 0;
+  const times: number[] = [];
   const loop = (async () => {
     while (running) {
       const t0 = performance.now();
       await c.ok(P.GETATTR, { object: root });
-      max = Math.max(max, performance.now() - t0);
-      calls++;
+      times.push(performance.now() - t0);
       await new Promise((r) => setTimeout(r, 2));
     }
   })();
@@ -42,7 +52,8 @@ async function bystander(c: Nfs3Client, root: Buffer): Promise<{ stop(): Promise
     async stop() {
       running = false;
       await loop;
-      return { max, calls };
+      const sorted = [...times].sort((a, b) => a - b);
+      return { max: sorted[sorted.length - 1] ?? 0, p90: sorted[Math.floor(sorted.length * 0.9)] ?? 0, calls: times.length };
     },
   };
 }
@@ -58,6 +69,10 @@ async function fillSparse(c: Nfs3Client, fh: Buffer, offsets: bigint[]): Promise
   }
   await c.ok(P.SETATTR, { object: fh, newAttributes: sattr({ size: HUGE }) });
   await c.ok(P.COMMIT, { file: fh, offset: 0n, count: 0 });
+}
+
+function checkLatency(seen: Seen, when: string): void {
+  assert.ok(seen.p90 < P90_GETATTR_MS && seen.max < MAX_GETATTR_MS, `bystander GETATTR ${when}: p90 ${seen.p90.toFixed(1)} ms, max ${seen.max.toFixed(1)} ms over ${seen.calls} calls`);
 }
 
 describe("a 2^52-byte sparse file", () => {
@@ -96,8 +111,8 @@ describe("a 2^52-byte sparse file", () => {
     await a.ok(P.REMOVE, { object: { dir: root, name: Buffer.from("huge") } });
     const removeMs = performance.now() - t0;
     let seen = await probe.stop();
-    console.log(`# truncate 2^52 → 0: ${truncMs.toFixed(1)} ms; remove: ${removeMs.toFixed(1)} ms; bystander max GETATTR ${seen.max.toFixed(1)} ms over ${seen.calls} calls`);
-    assert.ok(seen.max < MAX_GETATTR_MS, `bystander GETATTR took ${seen.max.toFixed(1)} ms`);
+    console.log(`# truncate 2^52 → 0: ${truncMs.toFixed(1)} ms; remove: ${removeMs.toFixed(1)} ms; bystander GETATTR p90 ${seen.p90.toFixed(1)} ms, max ${seen.max.toFixed(1)} ms over ${seen.calls} calls`);
+    checkLatency(seen, "during truncation and removal");
 
     // 2. Many stored chunks (so deletion takes several batches), kill -9 at a random point of the
     //    truncation, restart: serving starts at once and no stale byte reappears.
@@ -105,7 +120,7 @@ describe("a 2^52-byte sparse file", () => {
     const offsets = Array.from({ length: 3000 }, (_, i) => BigInt(i) * 2n ** 38n + BigInt(rng.int(0, 1000)));
     await fillSparse(a, fh, offsets);
     const truncating = a.call(P.SETATTR, { object: fh, newAttributes: sattr({ size: 1n }) }).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, rng.int(0, 40)));
+    await new Promise((r) => setTimeout(r, rng.int(0, 300)));
     await server!.kill();
     await truncating;
     a.close();
@@ -115,7 +130,7 @@ describe("a 2^52-byte sparse file", () => {
     probe = await bystander(b, root);
     fh = (await a.ok(P.LOOKUP, { what: { dir: root, name: Buffer.from("huge2") } })).object;
     const size = (await a.ok(P.GETATTR, { object: fh })).objAttributes.size;
-    console.log(`# after kill -9 during the truncation the size is ${size === 1n ? "the new one (deletion resumed in the background)" : "the old one"}`);
+    console.log(`# after kill -9 during the truncation the size is ${size === 1n ? "the new one (its deletion had finished or resumed in the background)" : "the old one"}`);
     assert.ok(size === 1n || size === HUGE, `size after the crash is the old or the new one, got ${size}`);
     // Make it huge again (waits for any resumed truncation) and read where the data was.
     await a.ok(P.SETATTR, { object: fh, newAttributes: sattr({ size: 1n }) });
@@ -127,7 +142,7 @@ describe("a 2^52-byte sparse file", () => {
     // 3. Remove it, kill -9 right away, restart: the reclamation resumes in the background.
     await a.ok(P.REMOVE, { object: { dir: root, name: Buffer.from("huge2") } });
     seen = await probe.stop();
-    assert.ok(seen.max < MAX_GETATTR_MS, `bystander GETATTR took ${seen.max.toFixed(1)} ms after the restart`);
+    checkLatency(seen, "after the restart");
     await server!.kill();
     a.close();
     b.close();
@@ -137,7 +152,7 @@ describe("a 2^52-byte sparse file", () => {
     await createFile(a, root, "after");
     seen = await probe.stop();
     console.log(`# restarts after kill -9: ${second.startMs.toFixed(0)} ms and ${third.startMs.toFixed(0)} ms to serving; bystander max ${seen.max.toFixed(1)} ms`);
-    assert.ok(seen.max < MAX_GETATTR_MS, `bystander GETATTR took ${seen.max.toFixed(1)} ms during resumed reclamation`);
+    checkLatency(seen, "during resumed reclamation");
     a.close();
     b.close();
     assert.equal(await server!.stop(), 0);
