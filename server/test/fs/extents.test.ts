@@ -375,6 +375,33 @@ describe("segment GC", () => {
     }
   });
 
+  it("a fenced writer's file data is never acknowledged, never read, and its segments are collected", async () => {
+    const store = new MemoryStore();
+    const dbA = await Db.open(store, testKeys(), SMALL_DB);
+    const fsA = await ZeroFs.open(dbA, { segmentGc: false });
+    const epochA = dbA.segments.writer.writerEpoch;
+    const f = await newFile(fsA);
+    await fsA.write(root, f, 0, Buffer.alloc(40_000, 1), StableHow.FILE_SYNC);
+    // B takes the volume over: A is a zombie from now on.
+    const dbB = await Db.open(store, testKeys(), SMALL_DB);
+    const fsB = await ZeroFs.open(dbB, { segmentGcOptions: { intervalMs: 0, graceMs: 0 } });
+    try {
+      await assert.rejects(fsA.write(root, f, 0, Buffer.alloc(40_000, 2), StableHow.FILE_SYNC), /fenced/i);
+      const zombieSegments = (await dbB.segments.list()).filter((s) => s.epoch === epochA);
+      assert.ok(zombieSegments.length >= 2, "the zombie's second write reached a segment before its WAL write failed");
+      assert.ok((await readAll(fsB, f)).equals(Buffer.alloc(40_000, 1)), "B sees only what A had made durable");
+      await fsB.segmentGc!.runPass();
+      const left = (await dbB.segments.list()).filter((s) => s.epoch === epochA);
+      assert.equal(left.length, 1, "only the segment B's pointers use survives");
+      assert.ok((await readAll(fsB, f)).equals(Buffer.alloc(40_000, 1)));
+    } finally {
+      await fsB.close();
+      await dbB.close();
+      await fsA.close().catch(() => undefined);
+      await dbA.close().catch(() => undefined);
+    }
+  });
+
   it("waits for the grace period before deleting what it first sees unreferenced", () =>
     withFs(
       async ({ fs, db }) => {
