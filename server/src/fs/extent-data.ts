@@ -135,8 +135,7 @@ export async function readExtents(db: Db, ino: number, size: number, offset: num
   const first = Math.floor(offset / BLOCK_SIZE);
   const last = Math.floor((end - 1) / BLOCK_SIZE);
   const blocks = await loadBlocks(db, ino, first, last);
-  const segments = db.segments;
-  const copies: Promise<void>[] = [];
+  const wanted: { frame: FrameRef; at: number; skip: number; n: number }[] = [];
   for (const [block, pieces] of blocks) {
     const base = block * BLOCK_SIZE;
     const from = Math.max(offset, base) - base;
@@ -145,19 +144,17 @@ export async function readExtents(db: Db, ino: number, size: number, offset: num
       const at = base + r.from - offset;
       const p = r.piece;
       if (p.inline) p.inline.copy(out, at, r.from - p.start, r.to - p.start);
-      else {
-        const skip = p.skip + (r.from - p.start);
-        const n = r.to - r.from;
-        copies.push(
-          segments.read(p.frame).then((plain) => {
-            if (skip + n > plain.length) throw new Error(`frame ${p.frame.epoch}-${p.frame.seq}@${p.frame.offset} of inode ${ino} holds ${plain.length} bytes, a piece needs ${skip + n}`);
-            plain.copy(out, at, skip, skip + n);
-          }),
-        );
-      }
+      else wanted.push({ frame: p.frame, at, skip: p.skip + (r.from - p.start), n: r.to - r.from });
     }
   }
-  await Promise.all(copies);
+  if (wanted.length > 0) {
+    const plains = await db.segments.readMany(wanted.map((w) => w.frame));
+    wanted.forEach((w, i) => {
+      const plain = plains[i]!;
+      if (w.skip + w.n > plain.length) throw new Error(`frame ${w.frame.epoch}-${w.frame.seq}@${w.frame.offset} of inode ${ino} holds ${plain.length} bytes, a piece needs ${w.skip + w.n}`);
+      plain.copy(out, w.at, w.skip, w.skip + w.n);
+    });
+  }
   return { data: out, eof: end >= size };
 }
 

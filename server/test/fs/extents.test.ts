@@ -118,6 +118,38 @@ describe("file data, layout 2 (segments)", () => {
       assert.equal((await fs.getattr(f)).used, data.length);
     }));
 
+  it("a cold 1 MiB read of sequentially written data is one ranged GET, not one per frame", async () => {
+    class CountingStore extends MemoryStore {
+      segmentGets = 0;
+      override get(key: string, range?: { offset: number; length: number }): Promise<Buffer> {
+        if (key.startsWith("seg/")) this.segmentGets++;
+        return super.get(key, range);
+      }
+    }
+    const store = new CountingStore();
+    const dbOpts = { ...SMALL_DB, extentCacheBytes: 1 };
+    let db = await Db.open(store, testKeys(), dbOpts);
+    let fs = await ZeroFs.open(db, {});
+    const data = new Rng(8).bytes(1 << 20);
+    const f = await newFile(fs);
+    await fs.write(root, f, 0, data, StableHow.FILE_SYNC);
+    await fs.close();
+    await db.close();
+    db = await Db.open(store, testKeys(), dbOpts);
+    fs = await ZeroFs.open(db, {});
+    try {
+      store.segmentGets = 0;
+      assert.ok((await fs.read(root, f, 0, 1 << 20)).data.equals(data));
+      assert.equal(store.segmentGets, 1, "32 adjacent frames, one GET");
+      store.segmentGets = 0;
+      assert.ok((await fs.read(root, f, 100_000, 5000)).data.equals(data.subarray(100_000, 105_000)));
+      assert.equal(store.segmentGets, 1);
+    } finally {
+      await fs.close();
+      await db.close();
+    }
+  });
+
   it("a small overwrite seals only its own bytes and never reads old data", () =>
     withFs(async ({ fs, db }) => {
       const f = await newFile(fs);

@@ -2,7 +2,9 @@
  * Reads frames (docs/layout-v2.md): the plaintext of an extent from the in-memory extent cache
  * (LRU by bytes), else from the writer's not-yet-durable segments, else with a ranged GET of
  * exactly the frame; authenticated and decrypted, then cached. Concurrent misses of one frame
- * share one fetch.
+ * share one fetch. `readMany` fetches the missing frames of one request together: frames that
+ * are adjacent in a segment (a sequential write's frames are) come with one ranged GET of up to
+ * MAX_COALESCED_BYTES, so a 1 MiB read is one request to the store, not 32.
  */
 import { LRUCache } from "lru-cache";
 import { blockAad, type Sealer } from "../../crypto/sealer.ts";
@@ -20,6 +22,9 @@ export interface SegmentReaderStats {
 }
 
 const frameTag = (ref: FrameRef): string => `${ref.epoch}-${ref.seq}@${ref.offset}`;
+
+/** Largest ranged GET that several adjacent frames are fetched with. */
+export const MAX_COALESCED_BYTES = 4 * 1024 * 1024;
 
 export class SegmentReader {
   private readonly store: ObjectStore;
@@ -67,6 +72,76 @@ export class SegmentReader {
     return plain;
   }
 
+  /** The plaintexts of several frames (same order), fetching adjacent missing frames together. */
+  readMany(refs: readonly FrameRef[]): Promise<Buffer[]> {
+    const out: (Buffer | Promise<Buffer>)[] = new Array<Buffer | Promise<Buffer>>(refs.length);
+    const missing: { ref: FrameRef; index: number }[] = [];
+    refs.forEach((ref, index) => {
+      const tag = frameTag(ref);
+      const hit = this.cache?.get(tag) ?? this.inflight.get(tag);
+      if (hit) {
+        this.stats.hits++;
+        out[index] = hit;
+      } else if (this.writer.frame(ref)) out[index] = this.read(ref);
+      else missing.push({ ref, index });
+    });
+    // Group by segment, in offset order; runs of adjacent frames become one GET each.
+    missing.sort((a, b) => a.ref.epoch - b.ref.epoch || a.ref.seq - b.ref.seq || a.ref.offset - b.ref.offset);
+    let run: { ref: FrameRef; index: number }[] = [];
+    const flush = (): void => {
+      if (run.length > 0) this.fetchRun(run, out);
+      run = [];
+    };
+    for (const m of missing) {
+      const last = run[run.length - 1];
+      if (last && frameTag(last.ref) === frameTag(m.ref)) {
+        out[m.index] = this.read(m.ref); // the same frame twice in one request
+        continue;
+      }
+      const contiguous = last !== undefined && last.ref.epoch === m.ref.epoch && last.ref.seq === m.ref.seq && last.ref.offset + last.ref.length === m.ref.offset;
+      if (!contiguous || m.ref.offset + m.ref.length - run[0]!.ref.offset > MAX_COALESCED_BYTES) flush();
+      run.push(m);
+    }
+    flush();
+    return Promise.all(out);
+  }
+
+  /** One ranged GET for adjacent frames of one segment; each frame is opened and cached alone. */
+  private fetchRun(run: { ref: FrameRef; index: number }[], out: (Buffer | Promise<Buffer>)[]): void {
+    if (run.length === 1) {
+      out[run[0]!.index] = this.read(run[0]!.ref);
+      return;
+    }
+    const first = run[0]!.ref;
+    const key = segmentKey(first);
+    const length = run[run.length - 1]!.ref.offset + run[run.length - 1]!.ref.length - first.offset;
+    this.stats.misses += run.length;
+    const body = this.store.get(key, { offset: first.offset, length }).then((b) => {
+      this.stats.fetchedBytes += b.length;
+      if (b.length !== length) throw new CorruptObjectError(key, `frames at ${first.offset}..${first.offset + length} should be ${length} bytes, the segment returned ${b.length}`);
+      return b;
+    });
+    for (const { ref, index } of run) {
+      const tag = frameTag(ref);
+      const load = body
+        .then((b) => this.open(key, ref, b.subarray(ref.offset - first.offset, ref.offset - first.offset + ref.length)))
+        .finally(() => this.inflight.delete(tag));
+      this.inflight.set(tag, load);
+      out[index] = load.then((plain) => {
+        this.cache?.set(tag, plain);
+        return plain;
+      });
+    }
+  }
+
+  private async open(key: string, ref: FrameRef, sealed: Buffer): Promise<Buffer> {
+    try {
+      return await this.sealer.open(sealed, blockAad(key, ref.offset));
+    } catch (err) {
+      throw new CorruptObjectError(key, `frame at ${ref.offset} (${ref.length} bytes) failed to open: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
   private async load(ref: FrameRef): Promise<Buffer> {
     const key = segmentKey(ref);
     const parts = this.writer.frame(ref);
@@ -79,10 +154,6 @@ export class SegmentReader {
       this.stats.fetchedBytes += sealed.length;
       if (sealed.length !== ref.length) throw new CorruptObjectError(key, `frame at ${ref.offset} should be ${ref.length} bytes, the segment returned ${sealed.length}`);
     }
-    try {
-      return await this.sealer.open(sealed, blockAad(key, ref.offset));
-    } catch (err) {
-      throw new CorruptObjectError(key, `frame at ${ref.offset} (${ref.length} bytes) failed to open: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
+    return this.open(key, ref, sealed);
   }
 }

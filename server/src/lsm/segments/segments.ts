@@ -64,6 +64,11 @@ export class Segments {
     return this.reader.read(ref);
   }
 
+  /** Plaintexts of several frames, adjacent ones fetched together (see SegmentReader.readMany). */
+  readMany(refs: readonly FrameRef[]): Promise<Buffer[]> {
+    return this.reader.readMany(refs);
+  }
+
   /** Every segment object in the store, in key order. */
   async list(): Promise<SegmentInfo[]> {
     const out: SegmentInfo[] = [];
