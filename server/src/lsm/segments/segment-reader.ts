@@ -74,14 +74,14 @@ export class SegmentReader {
 
   /** The plaintexts of several frames (same order), fetching adjacent missing frames together. */
   readMany(refs: readonly FrameRef[]): Promise<Buffer[]> {
-    const out: (Buffer | Promise<Buffer>)[] = new Array<Buffer | Promise<Buffer>>(refs.length);
+    const out: Promise<Buffer>[] = new Array<Promise<Buffer>>(refs.length);
     const missing: { ref: FrameRef; index: number }[] = [];
     refs.forEach((ref, index) => {
       const tag = frameTag(ref);
       const hit = this.cache?.get(tag) ?? this.inflight.get(tag);
       if (hit) {
         this.stats.hits++;
-        out[index] = hit;
+        out[index] = Promise.resolve(hit);
       } else if (this.writer.frame(ref)) out[index] = this.read(ref);
       else missing.push({ ref, index });
     });
@@ -107,7 +107,7 @@ export class SegmentReader {
   }
 
   /** One ranged GET for adjacent frames of one segment; each frame is opened and cached alone. */
-  private fetchRun(run: { ref: FrameRef; index: number }[], out: (Buffer | Promise<Buffer>)[]): void {
+  private fetchRun(run: { ref: FrameRef; index: number }[], out: Promise<Buffer>[]): void {
     if (run.length === 1) {
       out[run[0]!.index] = this.read(run[0]!.ref);
       return;
