@@ -94,13 +94,18 @@ export class SegmentGc {
 
   start(): void {
     if (this.opts.intervalMs > 0 && !this.timer) {
-      this.timer = setInterval(() => this.kick(), this.opts.intervalMs);
+      // A pass lists every segment: only when something was freed since the last one (or none
+      // ran yet since start, to collect what a crashed predecessor left).
+      this.timer = setInterval(() => {
+        if (this.freedSincePass > 0 || this.stats.passes === 0) this.kick();
+      }, this.opts.intervalMs);
       this.timer.unref();
     }
   }
 
   /** Notes bytes of file data no longer referenced; enough of them start a pass. */
   noteFreed(bytes: number): void {
+    if (bytes <= 0) return;
     this.freedSincePass += bytes;
     if (this.freedSincePass >= this.opts.kickFreedBytes) this.kick();
   }

@@ -818,6 +818,7 @@ export class ZeroFs {
     if (inode.type === FileType.REG || inode.type === FileType.LNK) tx.deltas.bytes -= inode.size;
     if (tx.shardIno === 0) tx.shardIno = inode.ino;
     if (inode.type !== FileType.REG) return;
+    this.segmentGc?.noteFreed(inode.extentBytes ?? 0);
     const chunks = chunkCount(inode.size);
     if (inode.extentBytes !== undefined && blockCount(inode.size) <= this.opts.inlineDeleteChunks) {
       for (let b = 0; b < blockCount(inode.size); b++) tx.batch.delete(extentKey(inode.ino, b));
