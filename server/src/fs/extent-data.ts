@@ -18,6 +18,14 @@ import { BLOCK_SIZE, extentKey, extentRange, allExtentsRange, parseExtentKey } f
 /** Pieces of at most this many bytes are kept inline in the piece list, not in a frame. */
 export const INLINE_MAX = 1024;
 
+/**
+ * Data in the first SMALL_FILE_BYTES of a file is kept inline too: a small file (a source file,
+ * a config, a lock file) then lives in the LSM with its inode, and its COMMIT costs one WAL
+ * upload instead of a segment upload followed by a WAL upload. Random writes into large files
+ * (past this offset) still go to segments, so the LSM never carries the bulk of the data.
+ */
+export const SMALL_FILE_BYTES = 4096;
+
 /** Truncations dropping at most this many block records delete them in the operation's batch. */
 export const INLINE_DELETE_BLOCKS = 256;
 
@@ -64,10 +72,14 @@ export async function prepareWrite(segments: Segments, offset: number, data: Buf
   }
   await Promise.all(
     parts.map(async (p) => {
-      if (!p.zero && p.plain.length > INLINE_MAX) p.prepared = await segments.prepare(p.plain);
+      if (!p.zero && !isInline(p)) p.prepared = await segments.prepare(p.plain);
     }),
   );
   return { offset, length: data.length, parts };
+}
+
+function isInline(p: { block: number; start: number; plain: Buffer }): boolean {
+  return p.plain.length <= INLINE_MAX || (p.block === 0 && p.start + p.plain.length <= SMALL_FILE_BYTES);
 }
 
 /** Reads the piece lists of blocks [first, last] that exist (one scan when several). */

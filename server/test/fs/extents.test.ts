@@ -150,6 +150,20 @@ describe("file data, layout 2 (segments)", () => {
     }
   });
 
+  it("a small file lives inline in the LSM: its COMMIT uploads no segment; data past 4 KiB goes to segments", () =>
+    withFs(async ({ fs, db }) => {
+      const before = db.segments.stats().writer.frames;
+      const small = await newFile(fs, "small");
+      const body = new Rng(12).bytes(4096);
+      await fs.write(root, small, 0, body, StableHow.UNSTABLE);
+      await fs.commit(small);
+      assert.equal(db.segments.stats().writer.frames, before, "no frame for a 4 KiB file");
+      assert.ok((await readAll(fs, small)).equals(body));
+      await fs.write(root, small, 4096, body, StableHow.UNSTABLE);
+      assert.equal(db.segments.stats().writer.frames, before + 1, "the file's next 4 KiB is a frame");
+      assert.equal((await fs.getattr(small)).used, 8192);
+    }));
+
   it("a small overwrite seals only its own bytes and never reads old data", () =>
     withFs(async ({ fs, db }) => {
       const f = await newFile(fs);
