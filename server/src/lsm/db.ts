@@ -123,7 +123,8 @@ export interface DbStats {
   l0: number;
   runs: number;
   memtableBytes: number;
-  blockCache: { hits: number; misses: number };
+  /** Block cache lookups and the bytes it holds now, of maxBytes. */
+  blockCache: { hits: number; misses: number; bytes: number; maxBytes: number };
 }
 
 /**
@@ -691,7 +692,7 @@ export class Db {
       l0: this.manifest.l0.length,
       runs: this.manifest.runs.length,
       memtableBytes: this.active.approximateBytes + this.imm.reduce((n, m) => n + m.approximateBytes, 0),
-      blockCache: { hits: bc.hits, misses: bc.misses },
+      blockCache: { hits: bc.hits, misses: bc.misses, bytes: this.blockCache.size, maxBytes: this.blockCache.maxBytes },
     };
   }
 
