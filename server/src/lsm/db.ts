@@ -17,7 +17,7 @@ import {
   type SstRef,
 } from "./manifest.ts";
 import { Memtable } from "./memtable.ts";
-import { mergeEntries, type EntrySource } from "./merge-iterator.ts";
+import { flattenChunks, mergeChunks, type ChunkSource } from "./merge-iterator.ts";
 import { SST_DIR, WAL_DIR, parseId, sstKey, walKey } from "./object-names.ts";
 import { BlockCache } from "./sst/block-cache.ts";
 import { SstBuilder } from "./sst/sst-builder.ts";
@@ -535,11 +535,11 @@ export class Db {
     const rewrite = (ref: SstRef): boolean => !moves.has(ref.key);
     for (const ref of inputs) this.pin(ref.key);
     try {
-      const sources: EntrySource[] = [
+      const sources: ChunkSource[] = [
         ...job.l0.filter(rewrite).map((ref) => this.sstSource(ref, undefined, undefined)),
         ...inputRuns.map((run) => this.runSource({ id: run.id, ssts: run.ssts.filter(rewrite) }, undefined, undefined)),
       ];
-      const outputs = await runCompaction(mergeEntries(sources, job.bottom), {
+      const outputs = await runCompaction(flattenChunks(mergeChunks(sources, job.bottom)), {
         targetBytes: this.opts.sstTargetBytes,
         newBuilder: () => {
           const key = sstKey(this.nextSstId++);
@@ -612,7 +612,16 @@ export class Db {
    * Entries with from ≤ key < to in key order, as of the moment of the call (a consistent
    * snapshot: writes made while iterating are not seen). Tombstones are not returned.
    */
-  async *scan(from?: Buffer, to?: Buffer): AsyncGenerator<Entry> {
+  scan(from?: Buffer, to?: Buffer): AsyncGenerator<Entry> {
+    return flattenChunks(this.scanChunks(from, to));
+  }
+
+  /**
+   * `scan` a chunk at a time (never an empty chunk): for readers that take many entries, such
+   * as a directory listing, this costs a few promises per chunk instead of several per entry.
+   * The snapshot is taken at the first `next()`.
+   */
+  async *scanChunks(from?: Buffer, to?: Buffer): AsyncGenerator<Entry[]> {
     this.checkOpen();
     const snap = this.lastSeq;
     const active = this.active;
@@ -622,15 +631,15 @@ export class Db {
     this.snapshots.set(snap, (this.snapshots.get(snap) ?? 0) + 1);
     for (const ref of refs) this.pin(ref.key);
     try {
-      const sources: EntrySource[] = [
-        active.scan(from, to, snap),
-        ...imm.map((m) => m.scan(from, to, Number.MAX_SAFE_INTEGER)),
+      const sources: ChunkSource[] = [
+        active.scanChunks(from, to, snap),
+        ...imm.map((m) => m.scanChunks(from, to, Number.MAX_SAFE_INTEGER)),
         ...l0.filter((ref) => overlaps(ref, from, to)).map((ref) => this.sstSource(ref, from, to)),
         ...runs.map((run) => this.runSource(run, from, to)),
       ];
-      for await (const e of mergeEntries(sources, true)) {
+      for await (const chunk of mergeChunks(sources, true)) {
         this.checkOpen();
-        yield e;
+        yield chunk;
       }
     } finally {
       const n = this.snapshots.get(snap)! - 1;
@@ -640,12 +649,12 @@ export class Db {
     }
   }
 
-  private async *sstSource(ref: SstRef, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry> {
+  private async *sstSource(ref: SstRef, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry[]> {
     const reader = await this.reader(ref);
-    yield* reader.scan(from, to, { readAhead: this.opts.scanReadAhead, coalesceBytes: this.opts.scanCoalesceBytes });
+    yield* reader.scanChunks(from, to, { readAhead: this.opts.scanReadAhead, coalesceBytes: this.opts.scanCoalesceBytes });
   }
 
-  private async *runSource(run: SortedRun, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry> {
+  private async *runSource(run: SortedRun, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry[]> {
     let i = from === undefined ? 0 : run.ssts.findIndex((r) => compareKeys(r.lastKey, from) >= 0);
     if (i < 0) return;
     for (; i < run.ssts.length; i++) {
