@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Sealer } from "../crypto/sealer.ts";
-import { InjectedCrashError, PreconditionFailedError, StoreUnavailableError, isStoreUnavailable } from "../store/errors.ts";
+import { InjectedCrashError, ObjectNotFoundError, PreconditionFailedError, StoreUnavailableError, isStoreUnavailable } from "../store/errors.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 import { partitionOf, pickCompaction, runCompaction, trivialMoves, type CompactionJob } from "./compactor.ts";
 import { compareKeys, type Entry } from "./entry.ts";
@@ -22,7 +22,7 @@ import { SST_DIR, WAL_DIR, parseId, sstKey, walKey } from "./object-names.ts";
 import { BlockCache } from "./sst/block-cache.ts";
 import { SstBuilder } from "./sst/sst-builder.ts";
 import { SstReader } from "./sst/sst-reader.ts";
-import { encodeBatch, openWal, sealWal } from "./wal-format.ts";
+import { encodeBatch, openWal, sealWal, WAL_WINDOW, type WalContents } from "./wal-format.ts";
 import { WalWriter } from "./wal-writer.ts";
 import type { WriteBatch } from "./write-batch.ts";
 import { Segments } from "./segments/segments.ts";
@@ -212,7 +212,13 @@ export class Db {
     }
   }
 
-  /** Replays WAL objects after the last flushed one, then fences the WAL at the next id. */
+  /**
+   * Replays WAL objects after the last flushed one up to the first gap, then fences the WAL:
+   * claims the gap's id and the WAL_WINDOW - 1 ids after it (deleting strays there), so that
+   * nothing above the gap — never acknowledged — is ever read, and a zombie writer can neither
+   * acknowledge nor land anything where this writer will write (wal-format.ts, "Ids, gaps and
+   * fencing").
+   */
   private async recover(): Promise<void> {
     const ids: number[] = [];
     for (const m of await this.store.list(WAL_DIR)) {
@@ -221,12 +227,29 @@ export class Db {
     }
     ids.sort((a, b) => a - b);
     let expected = this.manifest.walFlushedUpto + 1;
+    let replayed = 0;
+    let newestEpoch = 0;
     for (const id of ids) {
-      if (id !== expected) {
-        throw new CorruptObjectError(walKey(expected), `missing WAL object (found ${walKey(id)} after ${walKey(expected - 1)}) in ${this.store.description}`);
-      }
-      await this.replayWal(id, await this.store.get(walKey(id)));
+      if (id !== expected) break;
+      const contents = await openWal(walKey(id), await this.store.get(walKey(id)), this.walSealer);
+      // Writers follow each other in epoch order. An older writer's object after a newer one's
+      // is a stray that landed late in the newer writer's space: never acknowledged, and
+      // replaying it would resurrect old values over newer ones. Treat it as the end.
+      if (contents.epoch < newestEpoch) break;
+      newestEpoch = contents.epoch;
+      this.applyWal(contents);
+      replayed++;
       expected = id + 1;
+    }
+    const strays = ids.filter((id) => id >= expected);
+    // A crash leaves strays only within the window after the gap (wal-format.ts). An object
+    // further on means the gap is a lost object, not an unfinished upload: refuse, naming it.
+    const beyond = strays.find((id) => id >= expected + WAL_WINDOW);
+    if (beyond !== undefined) {
+      throw new CorruptObjectError(walKey(expected), `missing WAL object (found ${walKey(beyond)}, beyond the ${WAL_WINDOW} uploads a writer has in flight) in ${this.store.description}`);
+    }
+    if (strays.length > 0) {
+      this.log?.warn({ gap: walKey(expected), strays: strays.length, firstStray: walKey(strays[0]!) }, "WAL has a gap (a crash with several uploads in flight): the objects after it were never acknowledged and are discarded");
     }
     // Fence: claim the next WAL id with an empty object. An older writer that raced us into
     // that id has its batch replayed (it may have acknowledged it) and we try the next one.
@@ -242,10 +265,22 @@ export class Db {
         if (!(err instanceof PreconditionFailedError)) throw err;
         const existing = await this.store.get(key);
         if (existing.equals(body)) break;
-        await this.replayWal(fenceId, existing);
+        const contents = await openWal(key, existing, this.walSealer);
+        if (contents.epoch > epoch) throw new FencedError(`WAL object ${key} in ${this.store.description} belongs to a newer writer (epoch ${contents.epoch}, this writer's ${epoch})`);
+        if (contents.epoch < newestEpoch) {
+          // A stray in a newer writer's space (see above): never acknowledged.
+          await this.deleteStrayWal(fenceId, existing, epoch);
+          continue;
+        }
+        newestEpoch = contents.epoch;
+        this.applyWal(contents);
+        replayed++;
         fenceId++;
       }
     }
+    // We own fenceId: nothing above it was or can be acknowledged. Claim the window after it.
+    await Promise.all(Array.from({ length: WAL_WINDOW - 1 }, (_, k) => this.claimWalId(fenceId + 1 + k, epoch)));
+    const nextWalId = fenceId + WAL_WINDOW;
     this.segmentStore = new Segments(this.store, this.keys.sealer("lsm/segment"), epoch, {
       targetBytes: this.opts.segmentTargetBytes,
       maxBufferedBytes: this.opts.segmentMaxBufferedBytes,
@@ -253,7 +288,7 @@ export class Db {
       ...(this.log ? { logger: this.log } : {}),
     });
     const segWriter = this.segmentStore.writer;
-    this.wal = new WalWriter(this.store, this.walSealer, epoch, fenceId + 1, {
+    this.wal = new WalWriter(this.store, this.walSealer, epoch, nextWalId, {
       barrier: { mark: () => segWriter.mark(), durableThrough: (m) => segWriter.durableThrough(m) },
       flushIntervalMs: this.opts.flushIntervalMs,
       maxSegmentBytes: this.opts.walMaxSegmentBytes,
@@ -268,11 +303,48 @@ export class Db {
       }, this.opts.gcIntervalMs);
       this.gcTimer.unref();
     }
-    this.log?.info({ epoch, manifestId: this.manifestId, replayedWal: ids.length, lastSeq: this.lastSeq }, "database opened");
+    this.log?.info({ epoch, manifestId: this.manifestId, replayedWal: replayed, lastSeq: this.lastSeq }, "database opened");
   }
 
-  private async replayWal(id: number, data: Buffer): Promise<void> {
-    const contents = await openWal(walKey(id), data, this.walSealer);
+  /**
+   * Deletes a WAL object above this writer's fence: an older writer's, never acknowledged. One
+   * of a newer writer means this one has been fenced while it recovered: nothing is deleted.
+   */
+  private async deleteStrayWal(id: number, data: Buffer, epoch: number): Promise<void> {
+    const key = walKey(id);
+    const stray = await openWal(key, data, this.walSealer);
+    if (stray.epoch > epoch) throw new FencedError(`WAL object ${key} in ${this.store.description} belongs to a newer writer (epoch ${stray.epoch}, this writer's ${epoch})`);
+    this.log?.warn({ objectKey: key, epoch: stray.epoch, batches: stray.batches.length }, "deleting a WAL object above the fence (never acknowledged)");
+    await this.store.delete(key);
+  }
+
+  /**
+   * Claims a WAL id above this writer's fence with an empty object. An object already there is
+   * a stray of an older writer, never acknowledged (its id is above our fence): deleted, then
+   * the id is claimed again.
+   */
+  private async claimWalId(id: number, epoch: number): Promise<void> {
+    const key = walKey(id);
+    const body = await sealWal(key, epoch, 0, [], 0, this.walSealer);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.store.putIfAbsent(key, body);
+        return;
+      } catch (err) {
+        if (!(err instanceof PreconditionFailedError)) throw err;
+        const existing = await this.store.get(key).catch((e: unknown) => {
+          if (e instanceof ObjectNotFoundError) return undefined; // deleted meanwhile: claim again
+          throw e;
+        });
+        if (existing?.equals(body)) return;
+        if (existing) await this.deleteStrayWal(id, existing, epoch);
+        if (attempt >= 5) throw new FencedError(`could not claim WAL object ${key} in ${this.store.description}: another writer keeps writing it`);
+      }
+    }
+  }
+
+  /** Replays a WAL object's batches into the memtable. */
+  private applyWal(contents: WalContents): void {
     for (const batch of contents.batches) {
       for (const e of batch.entries) this.active.put(e.key, e.value, batch.seq, Infinity);
       if (batch.seq > this.lastSeq) this.lastSeq = batch.seq;
