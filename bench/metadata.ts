@@ -8,7 +8,8 @@
  * Each phase runs `--rounds` times (default 5) and prints every round, the median and the
  * server's CPU per operation (from /proc). The client's own CPU is on the same 2 cores.
  *
- * Options: --rounds=<n>, --only=readdirplus,small,remove, --entries=<n> (default 2000),
+ * Options: --s3 (the volume on a versitygw started on loopback instead of a local directory),
+ * --rounds=<n>, --only=readdirplus,small,remove, --entries=<n> (default 2000),
  * --files=<n> per small/remove round (default 1500), --server-node-args="--cpu-prof
  * --cpu-prof-dir=/tmp/prof", --env=KEY=VALUE,... (extra server environment).
  */
@@ -22,6 +23,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { CreateMode, Nfs3Proc, StableHow } from "../server/src/nfs/nfs3-types.ts";
 import { Nfs3Client, sattr } from "../test/support/nfs/nfs3-client.ts";
+import { startVersitygw, type Versitygw } from "../test/support/versitygw.ts";
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -43,10 +45,12 @@ function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function startChild(dataDir: string, cacheDir: string): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+async function startChild(dataDir: string, cacheDir: string, vgw: Versitygw | undefined): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const main = fileURLToPath(new URL("../server/src/main.ts", import.meta.url));
-  const child: ChildProcess = spawn(process.execPath, [...serverNodeArgs, main, dataDir, "--port", "0", "--http-port", "0", "--insecure", "--squash", "none"], {
-    env: { ...process.env, SLATEDB_CACHE_DIR: cacheDir, SLATEDB_CACHE_SIZE_GB: "1", ZEROFS_ENCRYPTION_PASSWORD: "bench-metadata", ...extraEnv },
+  const url = vgw ? `s3://${vgw.bucket}/bench-${Date.now()}` : dataDir;
+  const s3Env = vgw ? { AWS_ENDPOINT_URL: vgw.endpoint, AWS_ALLOW_HTTP: "true", AWS_ACCESS_KEY_ID: vgw.accessKeyId, AWS_SECRET_ACCESS_KEY: vgw.secretAccessKey, AWS_DEFAULT_REGION: vgw.region } : {};
+  const child: ChildProcess = spawn(process.execPath, [...serverNodeArgs, main, url, "--port", "0", "--http-port", "0", "--insecure", "--squash", "none"], {
+    env: { ...process.env, SLATEDB_CACHE_DIR: cacheDir, SLATEDB_CACHE_SIZE_GB: "1", ZEROFS_ENCRYPTION_PASSWORD: "bench-metadata", ...s3Env, ...extraEnv },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
@@ -98,7 +102,8 @@ async function measure(pid: number, phase: string, unit: string, n: number, work
 
 const dataDir = await mkdtemp(join(tmpdir(), "zerofs-bench-meta-"));
 const cacheDir = await mkdtemp(join(tmpdir(), "zerofs-bench-meta-cache-"));
-const server = await startChild(dataDir, cacheDir);
+const vgw = args.has("s3") ? await startVersitygw() : undefined;
+const server = await startChild(dataDir, cacheDir, vgw);
 const c = await Nfs3Client.connect(server.port);
 const data = randomBytes(4096);
 try {
@@ -156,5 +161,6 @@ try {
 } finally {
   await c.rpc.close();
   await server.stop();
+  await vgw?.stop();
   if (!args.has("keep")) await Promise.all([rm(dataDir, { recursive: true, force: true }), rm(cacheDir, { recursive: true, force: true })]);
 }

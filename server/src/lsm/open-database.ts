@@ -52,7 +52,7 @@ export async function openDatabase(cfg: DatabaseConfig): Promise<OpenDatabase> {
       ? await DiskCacheStore.open(base, { dir: cfg.cache.dir, maxBytes: cfg.cache.maxBytes, isCacheable: immutable })
       : base;
     // Local PUTs are bound by fsync: parallel WAL uploads only shrink the group commits there
-    // (measured: small files 701 -> 596/s, REMOVE 3045 -> 1831/s with 8 in flight).
+    // (measured: small files 701 -> 596/s, REMOVE 3045 -> 1831/s with 8 always in flight).
     const db = await Db.open(store, keyring, { ...(opened instanceof LocalStore ? { walMaxInFlight: 1 } : {}), ...cfg.db });
     return {
       db,

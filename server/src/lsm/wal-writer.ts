@@ -27,6 +27,13 @@ export interface WalWriterOptions {
   maxSegmentBytes: number;
   /** WAL PUTs in flight at once (1..WAL_WINDOW; default WAL_WINDOW). */
   maxInFlight?: number;
+  /**
+   * Another PUT starts beside those in flight only once the oldest has been outstanding this
+   * long (default 0). Below it, waiting batches gather into the next group commit, which costs
+   * less than another request while the store answers quickly; a slow (remote) store gets the
+   * parallel uploads.
+   */
+  parallelAfterMs?: number;
   /** Checks that this writer still owns the store (used after long idle periods). */
   verifyOwnership: () => Promise<void>;
   /** Idle time after which ownership is re-verified before the next WAL write. */
@@ -78,6 +85,8 @@ interface Upload {
   mark: number | undefined;
   /** In the store; acknowledged once every lower id is too. */
   landed: boolean;
+  /** When its upload started (performance.now()). */
+  startedAt: number;
 }
 
 export class WalWriter {
@@ -88,6 +97,8 @@ export class WalWriter {
   private readonly pipeline: Upload[] = [];
   private readonly maxInFlight: number;
   private ownershipCheck: Promise<void> | undefined;
+  private readonly parallelAfterMs: number;
+  private parallelTimer: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Id of the next upload to form. */
   private nextId: number;
@@ -113,6 +124,7 @@ export class WalWriter {
     this.lastDurableId = nextId - 1;
     this.opts = opts;
     this.maxInFlight = Math.max(1, Math.min(WAL_WINDOW, Math.floor(opts.maxInFlight ?? WAL_WINDOW)));
+    this.parallelAfterMs = Math.max(0, opts.parallelAfterMs ?? 0);
   }
 
   /** Batches (and their bytes) appended but not yet known to be in the store. */
@@ -147,8 +159,11 @@ export class WalWriter {
     for (const p of parts) seg.parts.push(p);
     seg.bytes += bytes;
     seg.batches++;
-    if (seg.bytes >= this.opts.maxSegmentBytes || (urgent && this.pipeline.length < this.maxInFlight)) this.closeCurrent(false);
-    else if (urgent) this.flushAfterUpload = true;
+    if (seg.bytes >= this.opts.maxSegmentBytes || (urgent && this.canStartUpload())) this.closeCurrent(false);
+    else if (urgent) {
+      this.flushAfterUpload = true;
+      this.armParallelTimer();
+    }
     else if (this.timer === undefined) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
@@ -195,6 +210,8 @@ export class WalWriter {
   abort(reason: Error): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.parallelTimer) clearTimeout(this.parallelTimer);
+    this.parallelTimer = undefined;
     this.fail(reason);
   }
 
@@ -213,11 +230,34 @@ export class WalWriter {
 
   /** Forms uploads from closed segments while a PUT slot is free, and starts their PUTs. */
   private pump(): void {
-    while (!this.failed && this.queue.length > 0 && this.pipeline.length < this.maxInFlight) {
+    while (!this.failed && this.queue.length > 0 && this.canStartUpload()) {
       const up = this.form();
       this.pipeline.push(up);
       void this.upload(up);
     }
+    this.armParallelTimer();
+  }
+
+  /** Batches wait for a PUT slot: look again when the oldest PUT in flight turns slow. */
+  private armParallelTimer(): void {
+    const waiting = this.queue.length > 0 || (this.flushAfterUpload && this.current.batches > 0);
+    if (this.failed || !waiting || this.parallelTimer !== undefined || this.pipeline.length === 0 || this.pipeline.length >= this.maxInFlight) return;
+    const wait = Math.max(1, this.pipeline[0]!.startedAt + this.parallelAfterMs - performance.now());
+    this.parallelTimer = setTimeout(() => {
+      this.parallelTimer = undefined;
+      if (this.failed) return;
+      if (this.flushAfterUpload && this.current.batches > 0 && this.queue.length === 0 && this.canStartUpload()) {
+        this.flushAfterUpload = false;
+        this.closeCurrent(false);
+      } else this.pump();
+    }, wait);
+  }
+
+  /** A PUT slot is free: none in flight, or fewer than the limit and the oldest is slow. */
+  private canStartUpload(): boolean {
+    const n = this.pipeline.length;
+    if (n === 0) return true;
+    return n < this.maxInFlight && performance.now() - this.pipeline[0]!.startedAt >= this.parallelAfterMs;
   }
 
   private async upload(up: Upload): Promise<void> {
@@ -270,7 +310,7 @@ export class WalWriter {
     })();
     // Awaited by the PUT loop, which reports a failure; never left unhandled meanwhile.
     body.catch(() => undefined);
-    return { id, seg, merged, body, sealStart, mark, landed: false };
+    return { id, seg, merged, body, sealStart, mark, landed: false, startedAt: performance.now() };
   }
 
   private async put(up: Upload): Promise<void> {
@@ -319,6 +359,8 @@ export class WalWriter {
 
   private fail(err: Error): void {
     if (!this.failed) this.failed = err;
+    if (this.parallelTimer) clearTimeout(this.parallelTimer);
+    this.parallelTimer = undefined;
     for (const up of this.pipeline.splice(0)) {
       up.seg.reject(err);
       for (const m of up.merged) m.reject(err);

@@ -258,7 +258,8 @@ export function engineSuite(name: string, makeStore: () => Promise<StoreFixture>
           const acked = new Set<number>();
           const batchSize = (i: number): number => 1 + (i % 3);
           try {
-            const db = await Db.open(fault, testKeys(), { ...SMALL, memtableBytes: 8192 });
+            // Parallel PUTs at once, whatever the store's speed.
+            const db = await Db.open(fault, testKeys(), { ...SMALL, memtableBytes: 8192, walMaxInFlight: 8, walParallelAfterMs: 0 });
             const inflight: Promise<void>[] = [];
             let died: unknown;
             for (let i = 0; i < 300 && died === undefined; i++) {
