@@ -24,6 +24,7 @@ import { GuardedStore } from "./store/guarded-store.ts";
 import { StoreHealth } from "./store/health.ts";
 import { InstrumentedStore } from "./store/instrumented-store.ts";
 import type { DbOptions } from "./lsm/db.ts";
+import { containerMemoryLimit, memoryCacheBudget } from "./config/memory.ts";
 
 export interface RunningServer {
   readonly nfsPort: number;
@@ -97,6 +98,13 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
   let ready = false;
   let stopping = false;
   let health: StoreHealth | undefined;
+  const cacheBudget = memoryCacheBudget(config.memoryCacheBytes, containerMemoryLimit());
+  if (cacheBudget.warning !== undefined) log.warn({ memoryCacheBytes: cacheBudget.totalBytes, containerLimitBytes: cacheBudget.containerLimitBytes }, cacheBudget.warning);
+  const mib = (n: number): number => Math.round(n / 2 ** 20);
+  log.info(
+    { memoryCacheMiB: mib(cacheBudget.totalBytes), blockCacheMiB: mib(cacheBudget.blockCacheBytes), extentCacheMiB: mib(cacheBudget.extentCacheBytes), source: cacheBudget.source, ...(cacheBudget.containerLimitBytes !== undefined ? { containerLimitMiB: mib(cacheBudget.containerLimitBytes) } : {}) },
+    "memory cache budget",
+  );
   try {
     vol = await openDatabase({
       url: config.url,
@@ -127,6 +135,8 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
         onWalFlush: (seconds) => metrics.walFlushDuration.observe(seconds),
         // A durable write may queue behind an upload in flight: two request deadlines.
         durableWaitMs: 2 * config.storeTimeoutMs,
+        blockCacheBytes: cacheBudget.blockCacheBytes,
+        extentCacheBytes: cacheBudget.extentCacheBytes,
         ...dbOptions,
       },
     });
@@ -219,11 +229,16 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
       const gc = fs?.segmentGc?.stats;
       return {
         extentCache: { hits: seg.reader.hits, misses: seg.reader.misses },
-        extentCacheBytes: seg.cachedBytes,
         segmentsWritten: seg.writer.segments,
         segmentBytesWritten: seg.writer.bytes,
         gc: { storedBytes: gc?.storedBytes ?? 0, liveBytes: gc?.liveBytes ?? 0, deletedBytes: gc?.deletedBytes ?? 0, rewrittenBytes: gc?.rewrittenBytes ?? 0 },
       };
+    };
+    const extentCacheBytes = dbOptions.extentCacheBytes ?? cacheBudget.extentCacheBytes;
+    const segments = db.segments;
+    metrics.memoryCache = () => {
+      const bc = db.stats().blockCache;
+      return { block: { bytes: bc.bytes, maxBytes: bc.maxBytes }, extent: { bytes: segments.stats().cachedBytes, maxBytes: extentCacheBytes } };
     };
     ready = true;
     metrics.ready.set(1);

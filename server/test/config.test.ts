@@ -178,6 +178,14 @@ describe("configuration", () => {
     assert.match(p, /--stall-timeout="-1": expected more than 0 seconds/);
   });
 
+  it("memory cache size: unset means derived at start, MiB from env or flag, bad values named", () => {
+    assert.equal(readConfig(["/d"], base).memoryCacheBytes, undefined);
+    assert.equal(readConfig(["/d"], { ...base, ZEROFS_MEMORY_CACHE_MB: "96" }).memoryCacheBytes, 96 * 1024 * 1024);
+    assert.equal(readConfig(["/d", "--memory-cache-mb", "2048"], { ...base, ZEROFS_MEMORY_CACHE_MB: "96" }).memoryCacheBytes, 2048 * 1024 * 1024);
+    assert.match(problems(["/d"], { ...base, ZEROFS_MEMORY_CACHE_MB: "8" }).join("\n"), /ZEROFS_MEMORY_CACHE_MB="8": expected at least 16 MiB/);
+    assert.match(problems(["/d", "--memory-cache-mb", "1.5G"], base).join("\n"), /--memory-cache-mb="1\.5G": expected a number of MiB/);
+  });
+
   it("an unknown flag is a clear error", () => {
     assert.match(problems(["--bogus", "/d"], base).join("\n"), /bogus/);
   });

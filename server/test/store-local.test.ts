@@ -26,6 +26,13 @@ storeConformance("LocalStore", async () => {
   return { store: new LocalStore(join(dir, "root")), cleanup: () => rm(dir, { recursive: true, force: true }) };
 });
 
+// The same contract with every key's read handle cached (tiny LRU, so eviction happens too):
+// overwrites and deletes through the store must never be served from a kept handle.
+storeConformance("LocalStore with cached read handles", async () => {
+  const dir = await freshDir();
+  return { store: new LocalStore(join(dir, "root"), { readHandles: { maxOpen: 2, immutable: () => true } }), cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
+
 const LOCAL_STORE_URL = pathToFileURL(join(import.meta.dirname, "../src/store/local-store.ts")).href;
 
 /**

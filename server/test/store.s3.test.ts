@@ -29,6 +29,29 @@ storeConformance("S3Store on versitygw", async () => ({
 }));
 
 describe("S3Store specifics", () => {
+  it("uploads carry one integrity check: no SDK CRC32; the SigV4 payload hash only when not unsigned (https default)", async () => {
+    for (const unsignedPayload of [true, false]) {
+      const seen: Record<string, string>[] = [];
+      const store = createS3StoreForTest(gateway(), `integrity/${unsignedPayload}-${++prefixCounter}`, { unsignedPayload, observeRequest: (h) => seen.push(h) });
+      const body = Buffer.from("sealed bytes ".repeat(1000));
+      await store.put("sst/1", body);
+      await store.putIfAbsent("wal/1", body);
+      assert.ok((await store.get("sst/1")).equals(body), "the server accepted and stored the body");
+      assert.ok((await store.get("wal/1", { offset: 13, length: 100 })).equals(body.subarray(13, 113)));
+      const puts = seen.filter((h) => h["content-length"] === String(body.length));
+      assert.equal(puts.length, 2, "both uploads observed");
+      for (const h of puts) {
+        assert.ok(h.authorization?.startsWith("AWS4-HMAC-SHA256"), "still signed");
+        assert.equal(Object.keys(h).filter((n) => n.startsWith("x-amz-checksum-") || n === "x-amz-sdk-checksum-algorithm").length, 0, `no SDK checksum header: ${Object.keys(h).join(",")}`);
+        if (unsignedPayload) assert.equal(h["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
+        else assert.match(h["x-amz-content-sha256"] ?? "", /^[0-9a-f]{64}$/, "plain http keeps the signed payload hash");
+      }
+      await store.close();
+    }
+    assert.equal(new S3Store({ bucket: "b", prefix: "p", region: "us-east-1", endpoint: "https://127.0.0.1:9" }) instanceof S3Store, true);
+  });
+
+
   it("refuses an http:// endpoint unless allowHttp, naming AWS_ALLOW_HTTP", () => {
     const opts = { bucket: "b", prefix: "p", endpoint: "http://127.0.0.1:9", region: "us-east-1", accessKeyId: "a", secretAccessKey: "s" };
     assert.throws(() => new S3Store(opts), (e: unknown) => e instanceof StoreConfigError && /AWS_ALLOW_HTTP/.test(e.message) && e.message.includes("http://127.0.0.1:9"));

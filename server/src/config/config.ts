@@ -44,6 +44,12 @@ export const SETTINGS = {
   anonGid: { env: "ZEROFS_ANON_GID", flag: "anon-gid", help: "gid squashed callers become", default: "65534" },
   readOnly: { env: "ZEROFS_READ_ONLY", flag: "read-only", boolean: true, help: "export read-only (true/false)", default: "false" },
   noCreate: { env: "ZEROFS_NO_CREATE", flag: "no-create", boolean: true, help: "refuse to initialize a new volume: the location must already hold one (exit 1 otherwise) (true/false)", default: "false" },
+  memoryCacheMb: {
+    env: "ZEROFS_MEMORY_CACHE_MB",
+    flag: "memory-cache-mb",
+    help: "MiB of memory for the caches of decrypted data: a quarter for SST blocks (metadata), the rest for file data (extents); at least 16",
+    default: "25% of the container's memory limit (cgroup), else 512 or 25% of the machine's memory if less",
+  },
   capacity: { env: "ZEROFS_CAPACITY_BYTES", flag: "capacity", help: "optional capacity limit in bytes; writes past it get ENOSPC" },
   maxConnections: { env: "ZEROFS_MAX_CONNECTIONS", flag: "max-connections", help: "NFS connections at most; when full the longest-idle one is closed for a new one", default: "220" },
   maxBufferedBytes: { env: "ZEROFS_MAX_BUFFERED_BYTES", flag: "max-buffered-bytes", help: "server-wide budget of buffered request + reply bytes; over it connections stop being read", default: "268435456" },
@@ -107,6 +113,8 @@ export interface Config {
   /** Refuse to initialize a volume that does not exist yet. */
   noCreate: boolean;
   capacityBytes: number | undefined;
+  /** ZEROFS_MEMORY_CACHE_MB in bytes; undefined: derived from the memory limit at start (config/memory.ts). */
+  memoryCacheBytes: number | undefined;
   /** Connection and buffer limits of the NFS server (see the settings above). */
   limits: ConnectionLimitsConfig;
   /** Deadline of one object store request (ms). */
@@ -341,6 +349,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const httpAllowedClients = httpPort === 0 ? [...LOOPBACK_CIDRS] : clientList("httpAllowedClients", httpListen, "httpListen");
   const capacity = get("capacity", z.coerce.number({ error: "expected a number of bytes" }).int("expected whole bytes").positive("expected a capacity > 0"));
 
+  const memoryCacheMb = get("memoryCacheMb", z.coerce.number({ error: "expected a number of MiB" }).int("expected whole MiB").min(16, "expected at least 16 MiB").max(1 << 24, "expected at most 16777216 MiB (16 TiB)"));
+
   const config = {
     url: url ?? "",
     cacheDir: cacheDir ?? "",
@@ -367,6 +377,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     readOnly: get("readOnly", BOOL, "false") ?? false,
     noCreate: get("noCreate", BOOL, "false") ?? false,
     capacityBytes: capacity,
+    memoryCacheBytes: memoryCacheMb === undefined ? undefined : memoryCacheMb * 1024 * 1024,
     limits: {
       maxConnections: get("maxConnections", COUNT, "220") ?? 220,
       maxBufferedBytes: get("maxBufferedBytes", BYTES, "268435456") ?? 268435456,

@@ -80,12 +80,17 @@ export interface ListedEntry {
   name: Buffer;
 }
 
-/** Entries of `dirIno` with cookie ≥ fromCookie, in cookie order (a consistent snapshot). */
-export async function* listEntries(db: Db, dirIno: number, fromCookie: number): AsyncGenerator<ListedEntry> {
+/**
+ * Entries of `dirIno` with cookie ≥ fromCookie, in cookie order (a consistent snapshot), a
+ * chunk at a time (as the engine reads them: no promise per entry).
+ */
+export async function* listEntryChunks(db: Db, dirIno: number, fromCookie: number): AsyncGenerator<ListedEntry[]> {
   const [from, to] = cookieRange(dirIno, fromCookie);
-  for await (const e of db.scan(from, to)) {
-    const { cookie } = parseCookieKey(e.key);
-    const v = decodeCookieValue(e.value!, `cookie ${cookie} in directory ${dirIno}`);
-    yield { cookie, ino: v.ino, type: v.type, name: v.name };
+  for await (const chunk of db.scanChunks(from, to)) {
+    yield chunk.map((e) => {
+      const { cookie } = parseCookieKey(e.key);
+      const v = decodeCookieValue(e.value!, `cookie ${cookie} in directory ${dirIno}`);
+      return { cookie, ino: v.ino, type: v.type, name: v.name };
+    });
   }
 }

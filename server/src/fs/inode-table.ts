@@ -9,11 +9,20 @@ import { LRUCache } from "lru-cache";
 import type { Db } from "../lsm/db.ts";
 import { fsError } from "./errors.ts";
 import { decodeInode, type Inode } from "./inode-codec.ts";
-import { inodeKey } from "./keys.ts";
+import { inodeKey, readU64 } from "./keys.ts";
 
 interface ReadToken {
   stale: boolean;
 }
+
+/**
+ * A batch of misses is read with one range scan over the inode keys when the ids are dense
+ * enough (span ≤ this many times the number wanted): files created together get consecutive
+ * ids, so a directory's entries usually are. Sparse ids get parallel point reads instead.
+ */
+const SCAN_DENSITY = 4;
+/** Fewer misses than this are read with point gets. */
+const MIN_SCAN_BATCH = 8;
 
 export class InodeTable {
   private readonly db: Db;
@@ -35,22 +44,80 @@ export class InodeTable {
   async get(ino: number): Promise<Inode | undefined> {
     const hit = this.cache.get(ino);
     if (hit) return hit;
-    const token: ReadToken = { stale: false };
-    const tokens = this.reading.get(ino);
-    if (tokens) tokens.push(token);
-    else this.reading.set(ino, [token]);
+    const token = this.startRead(ino);
     let raw: Buffer | undefined;
     try {
       raw = await this.db.get(inodeKey(ino));
     } finally {
-      const list = this.reading.get(ino)!;
-      list.splice(list.indexOf(token), 1);
-      if (list.length === 0) this.reading.delete(ino);
+      this.endRead(ino, token);
     }
     if (!raw) return undefined;
     const inode = decodeInode(ino, raw);
     if (!token.stale) this.cache.set(ino, inode);
     return inode;
+  }
+
+  /**
+   * Many inodes at once (READDIRPLUS): cache hits without a promise each, and the misses in one
+   * pass — a range scan over their inode keys when the ids are dense, else parallel gets.
+   */
+  async getMany(inos: readonly number[]): Promise<(Inode | undefined)[]> {
+    const out = new Array<Inode | undefined>(inos.length);
+    const missing = new Map<number, number[]>(); // ino → positions in `inos`
+    for (let i = 0; i < inos.length; i++) {
+      const ino = inos[i]!;
+      const hit = this.cache.get(ino);
+      if (hit) out[i] = hit;
+      else {
+        const at = missing.get(ino);
+        if (at) at.push(i);
+        else missing.set(ino, [i]);
+      }
+    }
+    if (missing.size === 0) return out;
+    const wanted = [...missing.keys()].sort((a, b) => a - b);
+    const lo = wanted[0]!;
+    const hi = wanted[wanted.length - 1]!;
+    if (wanted.length < MIN_SCAN_BATCH || hi - lo + 1 > SCAN_DENSITY * wanted.length) {
+      const found = await Promise.all(wanted.map((ino) => this.get(ino)));
+      wanted.forEach((ino, k) => {
+        for (const i of missing.get(ino)!) out[i] = found[k];
+      });
+      return out;
+    }
+    const tokens = wanted.map((ino) => this.startRead(ino));
+    try {
+      for await (const chunk of this.db.scanChunks(inodeKey(lo), inodeKey(hi + 1))) {
+        for (const e of chunk) {
+          const ino = readU64(e.key, 1);
+          const at = missing.get(ino);
+          if (!at) continue;
+          const inode = decodeInode(ino, e.value!);
+          for (const i of at) out[i] = inode;
+        }
+      }
+    } finally {
+      wanted.forEach((ino, k) => this.endRead(ino, tokens[k]!));
+    }
+    wanted.forEach((ino, k) => {
+      const inode = out[missing.get(ino)![0]!];
+      if (inode && !tokens[k]!.stale) this.cache.set(ino, inode);
+    });
+    return out;
+  }
+
+  private startRead(ino: number): ReadToken {
+    const token: ReadToken = { stale: false };
+    const tokens = this.reading.get(ino);
+    if (tokens) tokens.push(token);
+    else this.reading.set(ino, [token]);
+    return token;
+  }
+
+  private endRead(ino: number, token: ReadToken): void {
+    const list = this.reading.get(ino)!;
+    list.splice(list.indexOf(token), 1);
+    if (list.length === 0) this.reading.delete(ino);
   }
 
   /**

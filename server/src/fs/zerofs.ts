@@ -33,7 +33,7 @@ import {
   isDot,
   isDotDot,
   isEmptyDir,
-  listEntries,
+  listEntryChunks,
   lookupEntry,
   removeEntry,
   showName,
@@ -450,17 +450,20 @@ export class ZeroFs {
       entries.push(e);
     }
     if (eof) {
-      for await (const e of listEntries(this.db, dirIno, Math.max(cookie + 1, FIRST_COOKIE))) {
-        if (!fits(e.name.length)) {
-          eof = false;
-          break;
+      listing: for await (const chunk of listEntryChunks(this.db, dirIno, Math.max(cookie + 1, FIRST_COOKIE))) {
+        for (const e of chunk) {
+          if (!fits(e.name.length)) {
+            eof = false;
+            break listing;
+          }
+          entries.push({ ino: e.ino, name: e.name, cookie: e.cookie });
         }
-        entries.push({ ino: e.ino, name: e.name, cookie: e.cookie });
       }
     }
     if (entries.length === 0 && !eof) throw fsError("TOOSMALL", `readdir: a budget of ${limits.maxBytes} bytes does not fit one entry of directory ${dirIno}`);
     if (plus) {
-      const found = await Promise.all(entries.map((e) => this.inodes.get(e.ino)));
+      // The page's inodes in one pass (cache, then one scan of their keys), not one read each.
+      const found = await this.inodes.getMany(entries.map((e) => e.ino));
       entries.forEach((e, i) => {
         const inode = found[i];
         if (inode) e.attrs = attrsOf(inode);

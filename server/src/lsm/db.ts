@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Sealer } from "../crypto/sealer.ts";
-import { InjectedCrashError, PreconditionFailedError, StoreUnavailableError, isStoreUnavailable } from "../store/errors.ts";
+import { InjectedCrashError, ObjectNotFoundError, PreconditionFailedError, StoreUnavailableError, isStoreUnavailable } from "../store/errors.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 import { partitionOf, pickCompaction, runCompaction, trivialMoves, type CompactionJob } from "./compactor.ts";
 import { compareKeys, type Entry } from "./entry.ts";
@@ -17,12 +17,12 @@ import {
   type SstRef,
 } from "./manifest.ts";
 import { Memtable } from "./memtable.ts";
-import { mergeEntries, type EntrySource } from "./merge-iterator.ts";
+import { flattenChunks, mergeChunks, type ChunkSource } from "./merge-iterator.ts";
 import { SST_DIR, WAL_DIR, parseId, sstKey, walKey } from "./object-names.ts";
 import { BlockCache } from "./sst/block-cache.ts";
 import { SstBuilder } from "./sst/sst-builder.ts";
 import { SstReader } from "./sst/sst-reader.ts";
-import { encodeBatch, openWal, sealWal } from "./wal-format.ts";
+import { encodeBatch, openWal, sealWal, WAL_WINDOW, type WalContents } from "./wal-format.ts";
 import { WalWriter } from "./wal-writer.ts";
 import type { WriteBatch } from "./write-batch.ts";
 import { Segments } from "./segments/segments.ts";
@@ -41,6 +41,18 @@ export interface DbOptions {
   maxImmutableMemtables: number;
   /** A WAL object is closed early once its batches exceed this. */
   walMaxSegmentBytes: number;
+  /**
+   * WAL PUTs in flight at once (1..8, wal-format.ts WAL_WINDOW). More hide the latency of a
+   * remote store; on a local disk, whose PUTs are bound by fsync, one at a time batches more
+   * per PUT and is faster (openDatabase picks 1 there).
+   */
+  walMaxInFlight: number;
+  /**
+   * A WAL PUT starts beside others in flight only once the oldest has been outstanding this
+   * long: quick stores keep one PUT at a time with bigger group commits (measured faster on a
+   * local disk and on a loopback S3 server), slow remote ones get parallel uploads.
+   */
+  walParallelAfterMs: number;
   /** Target plaintext size of SST data blocks. */
   sstBlockBytes: number;
   /** Compaction splits output SSTs at this size. */
@@ -90,6 +102,8 @@ export const DEFAULT_DB_OPTIONS: DbOptions = {
   memtableBytes: 64 * 1024 * 1024,
   maxImmutableMemtables: 2,
   walMaxSegmentBytes: 8 * 1024 * 1024,
+  walMaxInFlight: 8,
+  walParallelAfterMs: 50,
   sstBlockBytes: 16 * 1024,
   sstTargetBytes: 64 * 1024 * 1024,
   l0CompactionTrigger: 4,
@@ -123,7 +137,8 @@ export interface DbStats {
   l0: number;
   runs: number;
   memtableBytes: number;
-  blockCache: { hits: number; misses: number };
+  /** Block cache lookups and the bytes it holds now, of maxBytes. */
+  blockCache: { hits: number; misses: number; bytes: number; maxBytes: number };
 }
 
 /**
@@ -211,7 +226,13 @@ export class Db {
     }
   }
 
-  /** Replays WAL objects after the last flushed one, then fences the WAL at the next id. */
+  /**
+   * Replays WAL objects after the last flushed one up to the first gap, then fences the WAL:
+   * claims the gap's id and the WAL_WINDOW - 1 ids after it (deleting strays there), so that
+   * nothing above the gap — never acknowledged — is ever read, and a zombie writer can neither
+   * acknowledge nor land anything where this writer will write (wal-format.ts, "Ids, gaps and
+   * fencing").
+   */
   private async recover(): Promise<void> {
     const ids: number[] = [];
     for (const m of await this.store.list(WAL_DIR)) {
@@ -220,12 +241,29 @@ export class Db {
     }
     ids.sort((a, b) => a - b);
     let expected = this.manifest.walFlushedUpto + 1;
+    let replayed = 0;
+    let newestEpoch = 0;
     for (const id of ids) {
-      if (id !== expected) {
-        throw new CorruptObjectError(walKey(expected), `missing WAL object (found ${walKey(id)} after ${walKey(expected - 1)}) in ${this.store.description}`);
-      }
-      await this.replayWal(id, await this.store.get(walKey(id)));
+      if (id !== expected) break;
+      const contents = await openWal(walKey(id), await this.store.get(walKey(id)), this.walSealer);
+      // Writers follow each other in epoch order. An older writer's object after a newer one's
+      // is a stray that landed late in the newer writer's space: never acknowledged, and
+      // replaying it would resurrect old values over newer ones. Treat it as the end.
+      if (contents.epoch < newestEpoch) break;
+      newestEpoch = contents.epoch;
+      this.applyWal(contents);
+      replayed++;
       expected = id + 1;
+    }
+    const strays = ids.filter((id) => id >= expected);
+    // A crash leaves strays only within the window after the gap (wal-format.ts). An object
+    // further on means the gap is a lost object, not an unfinished upload: refuse, naming it.
+    const beyond = strays.find((id) => id >= expected + WAL_WINDOW);
+    if (beyond !== undefined) {
+      throw new CorruptObjectError(walKey(expected), `missing WAL object (found ${walKey(beyond)}, beyond the ${WAL_WINDOW} uploads a writer has in flight) in ${this.store.description}`);
+    }
+    if (strays.length > 0) {
+      this.log?.warn({ gap: walKey(expected), strays: strays.length, firstStray: walKey(strays[0]!) }, "WAL has a gap (a crash with several uploads in flight): the objects after it were never acknowledged and are discarded");
     }
     // Fence: claim the next WAL id with an empty object. An older writer that raced us into
     // that id has its batch replayed (it may have acknowledged it) and we try the next one.
@@ -241,10 +279,22 @@ export class Db {
         if (!(err instanceof PreconditionFailedError)) throw err;
         const existing = await this.store.get(key);
         if (existing.equals(body)) break;
-        await this.replayWal(fenceId, existing);
+        const contents = await openWal(key, existing, this.walSealer);
+        if (contents.epoch > epoch) throw new FencedError(`WAL object ${key} in ${this.store.description} belongs to a newer writer (epoch ${contents.epoch}, this writer's ${epoch})`);
+        if (contents.epoch < newestEpoch) {
+          // A stray in a newer writer's space (see above): never acknowledged.
+          await this.deleteStrayWal(fenceId, existing, epoch);
+          continue;
+        }
+        newestEpoch = contents.epoch;
+        this.applyWal(contents);
+        replayed++;
         fenceId++;
       }
     }
+    // We own fenceId: nothing above it was or can be acknowledged. Claim the window after it.
+    await Promise.all(Array.from({ length: WAL_WINDOW - 1 }, (_, k) => this.claimWalId(fenceId + 1 + k, epoch)));
+    const nextWalId = fenceId + WAL_WINDOW;
     this.segmentStore = new Segments(this.store, this.keys.sealer("lsm/segment"), epoch, {
       targetBytes: this.opts.segmentTargetBytes,
       maxBufferedBytes: this.opts.segmentMaxBufferedBytes,
@@ -252,10 +302,12 @@ export class Db {
       ...(this.log ? { logger: this.log } : {}),
     });
     const segWriter = this.segmentStore.writer;
-    this.wal = new WalWriter(this.store, this.walSealer, epoch, fenceId + 1, {
+    this.wal = new WalWriter(this.store, this.walSealer, epoch, nextWalId, {
       barrier: { mark: () => segWriter.mark(), durableThrough: (m) => segWriter.durableThrough(m) },
       flushIntervalMs: this.opts.flushIntervalMs,
       maxSegmentBytes: this.opts.walMaxSegmentBytes,
+      maxInFlight: this.opts.walMaxInFlight,
+      parallelAfterMs: this.opts.walParallelAfterMs,
       ownershipCheckMs: Math.max(1000, this.opts.gcMinAgeMs / 4),
       verifyOwnership: () => this.verifyOwnership(),
       onError: (err, ctx) => logRetry(this.log, err, { objectKey: ctx.objectKey, attempt: ctx.attempt }, "WAL write failed; retrying"),
@@ -267,11 +319,48 @@ export class Db {
       }, this.opts.gcIntervalMs);
       this.gcTimer.unref();
     }
-    this.log?.info({ epoch, manifestId: this.manifestId, replayedWal: ids.length, lastSeq: this.lastSeq }, "database opened");
+    this.log?.info({ epoch, manifestId: this.manifestId, replayedWal: replayed, lastSeq: this.lastSeq }, "database opened");
   }
 
-  private async replayWal(id: number, data: Buffer): Promise<void> {
-    const contents = await openWal(walKey(id), data, this.walSealer);
+  /**
+   * Deletes a WAL object above this writer's fence: an older writer's, never acknowledged. One
+   * of a newer writer means this one has been fenced while it recovered: nothing is deleted.
+   */
+  private async deleteStrayWal(id: number, data: Buffer, epoch: number): Promise<void> {
+    const key = walKey(id);
+    const stray = await openWal(key, data, this.walSealer);
+    if (stray.epoch > epoch) throw new FencedError(`WAL object ${key} in ${this.store.description} belongs to a newer writer (epoch ${stray.epoch}, this writer's ${epoch})`);
+    this.log?.warn({ objectKey: key, epoch: stray.epoch, batches: stray.batches.length }, "deleting a WAL object above the fence (never acknowledged)");
+    await this.store.delete(key);
+  }
+
+  /**
+   * Claims a WAL id above this writer's fence with an empty object. An object already there is
+   * a stray of an older writer, never acknowledged (its id is above our fence): deleted, then
+   * the id is claimed again.
+   */
+  private async claimWalId(id: number, epoch: number): Promise<void> {
+    const key = walKey(id);
+    const body = await sealWal(key, epoch, 0, [], 0, this.walSealer);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.store.putIfAbsent(key, body);
+        return;
+      } catch (err) {
+        if (!(err instanceof PreconditionFailedError)) throw err;
+        const existing = await this.store.get(key).catch((e: unknown) => {
+          if (e instanceof ObjectNotFoundError) return undefined; // deleted meanwhile: claim again
+          throw e;
+        });
+        if (existing?.equals(body)) return;
+        if (existing) await this.deleteStrayWal(id, existing, epoch);
+        if (attempt >= 5) throw new FencedError(`could not claim WAL object ${key} in ${this.store.description}: another writer keeps writing it`);
+      }
+    }
+  }
+
+  /** Replays a WAL object's batches into the memtable. */
+  private applyWal(contents: WalContents): void {
     for (const batch of contents.batches) {
       for (const e of batch.entries) this.active.put(e.key, e.value, batch.seq, Infinity);
       if (batch.seq > this.lastSeq) this.lastSeq = batch.seq;
@@ -534,11 +623,11 @@ export class Db {
     const rewrite = (ref: SstRef): boolean => !moves.has(ref.key);
     for (const ref of inputs) this.pin(ref.key);
     try {
-      const sources: EntrySource[] = [
+      const sources: ChunkSource[] = [
         ...job.l0.filter(rewrite).map((ref) => this.sstSource(ref, undefined, undefined)),
         ...inputRuns.map((run) => this.runSource({ id: run.id, ssts: run.ssts.filter(rewrite) }, undefined, undefined)),
       ];
-      const outputs = await runCompaction(mergeEntries(sources, job.bottom), {
+      const outputs = await runCompaction(flattenChunks(mergeChunks(sources, job.bottom)), {
         targetBytes: this.opts.sstTargetBytes,
         newBuilder: () => {
           const key = sstKey(this.nextSstId++);
@@ -611,7 +700,16 @@ export class Db {
    * Entries with from ≤ key < to in key order, as of the moment of the call (a consistent
    * snapshot: writes made while iterating are not seen). Tombstones are not returned.
    */
-  async *scan(from?: Buffer, to?: Buffer): AsyncGenerator<Entry> {
+  scan(from?: Buffer, to?: Buffer): AsyncGenerator<Entry> {
+    return flattenChunks(this.scanChunks(from, to));
+  }
+
+  /**
+   * `scan` a chunk at a time (never an empty chunk): for readers that take many entries, such
+   * as a directory listing, this costs a few promises per chunk instead of several per entry.
+   * The snapshot is taken at the first `next()`.
+   */
+  async *scanChunks(from?: Buffer, to?: Buffer): AsyncGenerator<Entry[]> {
     this.checkOpen();
     const snap = this.lastSeq;
     const active = this.active;
@@ -621,15 +719,15 @@ export class Db {
     this.snapshots.set(snap, (this.snapshots.get(snap) ?? 0) + 1);
     for (const ref of refs) this.pin(ref.key);
     try {
-      const sources: EntrySource[] = [
-        active.scan(from, to, snap),
-        ...imm.map((m) => m.scan(from, to, Number.MAX_SAFE_INTEGER)),
+      const sources: ChunkSource[] = [
+        active.scanChunks(from, to, snap),
+        ...imm.map((m) => m.scanChunks(from, to, Number.MAX_SAFE_INTEGER)),
         ...l0.filter((ref) => overlaps(ref, from, to)).map((ref) => this.sstSource(ref, from, to)),
         ...runs.map((run) => this.runSource(run, from, to)),
       ];
-      for await (const e of mergeEntries(sources, true)) {
+      for await (const chunk of mergeChunks(sources, true)) {
         this.checkOpen();
-        yield e;
+        yield chunk;
       }
     } finally {
       const n = this.snapshots.get(snap)! - 1;
@@ -639,12 +737,12 @@ export class Db {
     }
   }
 
-  private async *sstSource(ref: SstRef, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry> {
+  private async *sstSource(ref: SstRef, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry[]> {
     const reader = await this.reader(ref);
-    yield* reader.scan(from, to, { readAhead: this.opts.scanReadAhead, coalesceBytes: this.opts.scanCoalesceBytes });
+    yield* reader.scanChunks(from, to, { readAhead: this.opts.scanReadAhead, coalesceBytes: this.opts.scanCoalesceBytes });
   }
 
-  private async *runSource(run: SortedRun, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry> {
+  private async *runSource(run: SortedRun, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry[]> {
     let i = from === undefined ? 0 : run.ssts.findIndex((r) => compareKeys(r.lastKey, from) >= 0);
     if (i < 0) return;
     for (; i < run.ssts.length; i++) {
@@ -691,7 +789,7 @@ export class Db {
       l0: this.manifest.l0.length,
       runs: this.manifest.runs.length,
       memtableBytes: this.active.approximateBytes + this.imm.reduce((n, m) => n + m.approximateBytes, 0),
-      blockCache: { hits: bc.hits, misses: bc.misses },
+      blockCache: { hits: bc.hits, misses: bc.misses, bytes: this.blockCache.size, maxBytes: this.blockCache.maxBytes },
     };
   }
 

@@ -102,27 +102,33 @@ export class Memtable {
    * never invalidate a live tree iterator.
    */
   *scan(from: Buffer | undefined, to: Buffer | undefined, snapshotSeq: number, chunk = 256): Generator<Entry> {
+    for (const batch of this.scanChunks(from, to, snapshotSeq, chunk)) yield* batch;
+  }
+
+  /** `scan` a chunk at a time: each array is read from the tree in one synchronous pass. */
+  *scanChunks(from: Buffer | undefined, to: Buffer | undefined, snapshotSeq: number, chunk = 256): Generator<Entry[]> {
     let cursor: Buffer | undefined = from;
     let inclusive = true;
+    const pair: (Buffer | Version[])[] = [];
     for (;;) {
       const batch: Entry[] = [];
-      const start = cursor ?? this.tree.minKey();
-      let pair = start === undefined ? undefined
-        : inclusive ? this.tree.getPairOrNextHigher(start) : this.tree.nextHigherPair(start);
-      while (pair !== undefined && batch.length < chunk) {
-        const [k, chain] = pair;
-        if (to !== undefined && compareKeys(k, to) >= 0) {
-          pair = undefined;
+      let more = false;
+      let visited = 0;
+      // One in-order walk per chunk (no re-seek per key); the iterator never outlives the chunk.
+      for (const [k, chain] of this.tree.entries(cursor, pair)) {
+        if (!inclusive && cursor !== undefined && compareKeys(k, cursor) === 0) continue;
+        if (to !== undefined && compareKeys(k, to) >= 0) break;
+        if (visited++ >= chunk) {
+          more = true;
           break;
         }
         const v = pick(chain, snapshotSeq);
         if (v !== undefined) batch.push({ key: k, value: v.value });
         cursor = k;
-        pair = this.tree.nextHigherPair(k);
+        inclusive = false;
       }
-      inclusive = false;
-      yield* batch;
-      if (pair === undefined) return;
+      if (batch.length > 0) yield batch;
+      if (!more) return;
     }
   }
 

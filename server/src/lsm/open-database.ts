@@ -6,6 +6,9 @@ import { Db, type DbOptions } from "./db.ts";
 import { SST_DIR } from "./object-names.ts";
 import { SEGMENT_DIR } from "./segments/names.ts";
 
+/** Files a local-directory volume keeps open for reads (well under the usual 1024 descriptors). */
+const READ_HANDLES = 256;
+
 /** Everything needed to open a volume's database, as the `zerofs` command derives it. */
 export interface DatabaseConfig {
   /** `s3://bucket/prefix`, `file:///path` or a local directory path. */
@@ -33,7 +36,10 @@ export interface OpenDatabase {
  * password fails before anything is written (Db.open writes a manifest to take ownership).
  */
 export async function openDatabase(cfg: DatabaseConfig): Promise<OpenDatabase> {
-  const opened = openStore(cfg.url, cfg.store);
+  // SSTs and segments are written once under names never reused: a local volume may keep
+  // their files open between reads.
+  const immutable = (k: string): boolean => k.startsWith(SST_DIR) || k.startsWith(SEGMENT_DIR);
+  const opened = openStore(cfg.url, { ...cfg.store, local: { readHandles: { maxOpen: READ_HANDLES, immutable }, ...cfg.store?.local } });
   const base = cfg.wrapStore ? cfg.wrapStore(opened) : opened;
   try {
     const keyring = await openKeyring(base, cfg.password, cfg.keyring);
@@ -43,9 +49,11 @@ export async function openDatabase(cfg: DatabaseConfig): Promise<OpenDatabase> {
     // would double the disk writes (each cached part is fsynced) and turn every block read
     // into a part-sized read, for nothing.
     const store = cfg.cache && !(opened instanceof LocalStore)
-      ? await DiskCacheStore.open(base, { dir: cfg.cache.dir, maxBytes: cfg.cache.maxBytes, isCacheable: (k) => k.startsWith(SST_DIR) || k.startsWith(SEGMENT_DIR) })
+      ? await DiskCacheStore.open(base, { dir: cfg.cache.dir, maxBytes: cfg.cache.maxBytes, isCacheable: immutable })
       : base;
-    const db = await Db.open(store, keyring, cfg.db);
+    // Local PUTs are bound by fsync: parallel WAL uploads only shrink the group commits there
+    // (measured: small files 701 -> 596/s, REMOVE 3045 -> 1831/s with 8 always in flight).
+    const db = await Db.open(store, keyring, { ...(opened instanceof LocalStore ? { walMaxInFlight: 1 } : {}), ...cfg.db });
     return {
       db,
       keyring,

@@ -11,12 +11,36 @@
  *   entry = u8 kind (0 put, 1 delete) | u32 keyLen | u32 valueLen | key | value
  *
  * A batch is the unit of atomicity: it is inside one object or not at all.
+ *
+ * Ids, gaps and fencing. A writer assigns ids in order and PUTs up to WAL_WINDOW objects at
+ * once (put-if-absent); it acknowledges an object only once that object and every lower id are
+ * in the store. So after a crash the WAL is a run of consecutive ids, then possibly a gap (an
+ * id whose PUT never landed), then at most WAL_WINDOW - 1 stray objects above it, none of
+ * which was ever acknowledged. Recovery (Db.recover) replays the consecutive run and stops at
+ * the first gap g. It then claims g with an empty object of its own epoch (put-if-absent; if
+ * the old writer's PUT of g lands first, that object is replayed like any other and the claim
+ * moves to g+1), and from the claimed id x it claims x+1 .. x+WAL_WINDOW-1 too, deleting any
+ * stray it finds there and claiming the id again. Its own objects start at x+WAL_WINDOW.
+ *   - A zombie (the old writer, still running) can never acknowledge anything at or above x:
+ *     its PUT of x fails, and every higher object of its waits for x.
+ *   - A zombie's late PUT into the window fails too (the ids are claimed), and it never forms
+ *     ids beyond its lowest unacknowledged id + WAL_WINDOW - 1 ≤ x + WAL_WINDOW - 1, so it cannot
+ *     land an object where the new writer will write.
+ *   - An object found WAL_WINDOW or more ids past the gap cannot be a crash's stray: the gap is
+ *     a lost object, and recovery refuses to open (CorruptObjectError naming it).
+ *   - Replay also stops at an object of an older epoch than one already replayed: a stray that
+ *     landed late in a newer writer's space (defence in depth; the claims prevent it).
+ * The next recovery walks through the claimed empty objects like through any other. Volumes of
+ * writers with one PUT at a time (no gaps, a single fence object) read the same way.
  */
 import type { Sealer } from "../crypto/sealer.ts";
 import { blockAad } from "../crypto/sealer.ts";
 import type { Entry } from "./entry.ts";
 import { CorruptObjectError } from "./errors.ts";
 import type { WriteBatch } from "./write-batch.ts";
+
+/** Most WAL objects a writer has formed and not yet acknowledged (see above). */
+export const WAL_WINDOW = 8;
 
 const MAGIC = Buffer.from("ZWAL", "latin1");
 const VERSION = 1;

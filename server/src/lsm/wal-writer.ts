@@ -3,7 +3,7 @@ import { InjectedCrashError, PreconditionFailedError } from "../store/errors.ts"
 import type { ObjectStore } from "../store/object-store.ts";
 import { FencedError } from "./errors.ts";
 import { walKey } from "./object-names.ts";
-import { sealWal, WalScratch } from "./wal-format.ts";
+import { sealWal, WAL_WINDOW, WalScratch } from "./wal-format.ts";
 
 /**
  * Group commit into WAL objects.
@@ -11,17 +11,29 @@ import { sealWal, WalScratch } from "./wal-format.ts";
  * Batches accumulate in an open segment; a segment is closed by the flush timer, by an explicit
  * flush, when it grows past `maxSegmentBytes`, or by `cut()` (the memtable boundary: one WAL
  * object never holds batches of two memtables, so "WAL ids ≤ N are in SSTs" is exact).
- * Closed segments become uploads under consecutive ids, PUT one at a time in id order with
- * put-if-absent. While an upload is in progress, small closed segments that are not separated
- * by a cut wait and are then merged (up to `maxSegmentBytes`) so that concurrent waiters share
- * one PUT; full segments (bulk writing) are sealed at once, up to SEAL_AHEAD uploads ahead of
- * the PUT in progress, so that sealing (compression, encryption) overlaps the previous PUT. A
- * put-if-absent that loses means another writer owns the store: the writer is fenced and never
- * acknowledges anything again.
+ * Closed segments become uploads under consecutive ids, PUT with put-if-absent, up to
+ * `maxInFlight` (≤ WAL_WINDOW, see wal-format.ts) at once: ids are assigned in order, and an
+ * object is acknowledged (its batches' promises resolve, `durableId` advances) only once it
+ * and every lower id are in the store, so a crash leaves at most a gap followed by objects
+ * nobody was told about, which recovery discards. When all PUT slots are busy, small closed
+ * segments that are not separated by a cut wait and are then merged (up to
+ * `maxSegmentBytes`) so that concurrent waiters share one PUT. Each object still waits for the
+ * segments its batches point into (`barrier`) before its own PUT. A put-if-absent that loses
+ * means another writer owns the store: the writer is fenced and never acknowledges anything
+ * again.
  */
 export interface WalWriterOptions {
   flushIntervalMs: number;
   maxSegmentBytes: number;
+  /** WAL PUTs in flight at once (1..WAL_WINDOW; default WAL_WINDOW). */
+  maxInFlight?: number;
+  /**
+   * Another PUT starts beside those in flight only once the oldest has been outstanding this
+   * long (default 0). Below it, waiting batches gather into the next group commit, which costs
+   * less than another request while the store answers quickly; a slow (remote) store gets the
+   * parallel uploads.
+   */
+  parallelAfterMs?: number;
   /** Checks that this writer still owns the store (used after long idle periods). */
   verifyOwnership: () => Promise<void>;
   /** Idle time after which ownership is re-verified before the next WAL write. */
@@ -61,9 +73,6 @@ function newSegment(): Segment {
   return { parts: [], bytes: 0, batches: 0, done, resolve, reject, boundary: false };
 }
 
-/** Uploads sealed ahead of the one being PUT. */
-const SEAL_AHEAD = 2;
-
 /** A WAL object on its way to the store: formed (id assigned, sealing started), then PUT. */
 interface Upload {
   id: number;
@@ -74,15 +83,22 @@ interface Upload {
   sealStart: number;
   /** Barrier position when formed (see WalWriterOptions.barrier). */
   mark: number | undefined;
+  /** In the store; acknowledged once every lower id is too. */
+  landed: boolean;
+  /** When its upload started (performance.now()). */
+  startedAt: number;
 }
 
 export class WalWriter {
   private current: Segment = newSegment();
   /** Closed segments not yet formed into uploads. */
   private readonly queue: Segment[] = [];
-  /** Formed uploads in id order; the first is being PUT (or sealed, then PUT). */
+  /** Formed, not yet acknowledged uploads in id order (being sealed, PUT, or landed early). */
   private readonly pipeline: Upload[] = [];
-  private putting = false;
+  private readonly maxInFlight: number;
+  private ownershipCheck: Promise<void> | undefined;
+  private readonly parallelAfterMs: number;
+  private parallelTimer: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Id of the next upload to form. */
   private nextId: number;
@@ -107,6 +123,8 @@ export class WalWriter {
     this.nextId = nextId;
     this.lastDurableId = nextId - 1;
     this.opts = opts;
+    this.maxInFlight = Math.max(1, Math.min(WAL_WINDOW, Math.floor(opts.maxInFlight ?? WAL_WINDOW)));
+    this.parallelAfterMs = Math.max(0, opts.parallelAfterMs ?? 0);
   }
 
   /** Batches (and their bytes) appended but not yet known to be in the store. */
@@ -141,8 +159,11 @@ export class WalWriter {
     for (const p of parts) seg.parts.push(p);
     seg.bytes += bytes;
     seg.batches++;
-    if (seg.bytes >= this.opts.maxSegmentBytes || (urgent && !this.putting)) this.closeCurrent(false);
-    else if (urgent) this.flushAfterUpload = true;
+    if (seg.bytes >= this.opts.maxSegmentBytes || (urgent && this.canStartUpload())) this.closeCurrent(false);
+    else if (urgent) {
+      this.flushAfterUpload = true;
+      this.armParallelTimer();
+    }
     else if (this.timer === undefined) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
@@ -189,6 +210,8 @@ export class WalWriter {
   abort(reason: Error): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.parallelTimer) clearTimeout(this.parallelTimer);
+    this.parallelTimer = undefined;
     this.fail(reason);
   }
 
@@ -205,16 +228,62 @@ export class WalWriter {
     this.pump();
   }
 
-  /** Forms uploads from closed segments when it is time, and keeps the PUT loop running. */
+  /** Forms uploads from closed segments while a PUT slot is free, and starts their PUTs. */
   private pump(): void {
-    while (!this.failed && this.queue.length > 0) {
-      // Small segments gather while an upload is in progress (one group commit); a full one
-      // is sealed at once, so that its sealing overlaps the PUTs before it.
-      const busy = this.pipeline.length > 0;
-      if (busy && (this.pipeline.length > SEAL_AHEAD || this.queue[0]!.bytes < this.opts.maxSegmentBytes)) break;
-      this.pipeline.push(this.form());
+    while (!this.failed && this.queue.length > 0 && this.canStartUpload()) {
+      const up = this.form();
+      this.pipeline.push(up);
+      void this.upload(up);
     }
-    if (!this.putting && this.pipeline.length > 0) void this.putLoop();
+    this.armParallelTimer();
+  }
+
+  /** Batches wait for a PUT slot: look again when the oldest PUT in flight turns slow. */
+  private armParallelTimer(): void {
+    const waiting = this.queue.length > 0 || (this.flushAfterUpload && this.current.batches > 0);
+    if (this.failed || !waiting || this.parallelTimer !== undefined || this.pipeline.length === 0 || this.pipeline.length >= this.maxInFlight) return;
+    const wait = Math.max(1, this.pipeline[0]!.startedAt + this.parallelAfterMs - performance.now());
+    this.parallelTimer = setTimeout(() => {
+      this.parallelTimer = undefined;
+      if (this.failed) return;
+      if (this.flushAfterUpload && this.current.batches > 0 && this.queue.length === 0 && this.canStartUpload()) {
+        this.flushAfterUpload = false;
+        this.closeCurrent(false);
+      } else this.pump();
+    }, wait);
+  }
+
+  /** A PUT slot is free: none in flight, or fewer than the limit and the oldest is slow. */
+  private canStartUpload(): boolean {
+    const n = this.pipeline.length;
+    if (n === 0) return true;
+    return n < this.maxInFlight && performance.now() - this.pipeline[0]!.startedAt >= this.parallelAfterMs;
+  }
+
+  private async upload(up: Upload): Promise<void> {
+    try {
+      await this.put(up);
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    if (this.failed) return; // aborted meanwhile: fail() has settled every waiter
+    up.landed = true;
+    this.stats.objects++;
+    // Acknowledge in id order: an object is durable for its callers only once every lower id
+    // is in the store too (recovery stops at the first gap).
+    while (this.pipeline[0]?.landed) {
+      const done = this.pipeline.shift()!;
+      this.lastDurableId = done.id;
+      this.stats.batches += done.seg.batches;
+      done.seg.resolve(done.id);
+      for (const m of done.merged) m.resolve(done.id);
+    }
+    if (this.flushAfterUpload && this.queue.length === 0) {
+      this.flushAfterUpload = false;
+      this.closeCurrent(false);
+    }
+    this.pump();
   }
 
   private form(): Upload {
@@ -241,36 +310,7 @@ export class WalWriter {
     })();
     // Awaited by the PUT loop, which reports a failure; never left unhandled meanwhile.
     body.catch(() => undefined);
-    return { id, seg, merged, body, sealStart, mark };
-  }
-
-  private async putLoop(): Promise<void> {
-    this.putting = true;
-    try {
-      while (this.pipeline.length > 0 && !this.failed) {
-        const up = this.pipeline[0]!;
-        try {
-          await this.put(up);
-        } catch (err) {
-          this.fail(err instanceof Error ? err : new Error(String(err)));
-          return;
-        }
-        if (this.failed) return; // aborted meanwhile: fail() has settled every waiter
-        this.pipeline.shift();
-        this.lastDurableId = up.id;
-        this.stats.objects++;
-        this.stats.batches += up.seg.batches;
-        up.seg.resolve(up.id);
-        for (const m of up.merged) m.resolve(up.id);
-        if (this.flushAfterUpload && this.queue.length === 0) {
-          this.flushAfterUpload = false;
-          this.closeCurrent(false);
-        }
-        this.pump();
-      }
-    } finally {
-      this.putting = false;
-    }
+    return { id, seg, merged, body, sealStart, mark, landed: false, startedAt: performance.now() };
   }
 
   private async put(up: Upload): Promise<void> {
@@ -278,10 +318,19 @@ export class WalWriter {
     if (up.mark !== undefined) await this.opts.barrier!.durableThrough(up.mark);
     const body = await up.body;
     this.stats.bytes += body.length;
-    if (Date.now() - this.lastOwnershipProof > this.opts.ownershipCheckMs) {
+    if (this.ownershipCheck || Date.now() - this.lastOwnershipProof > this.opts.ownershipCheckMs) {
       // After a long idle period the WAL id we are about to use may have been garbage
-      // collected by a newer writer, so put-if-absent alone would not detect fencing.
-      await this.opts.verifyOwnership();
+      // collected by a newer writer, so put-if-absent alone would not detect fencing. PUTs
+      // started meanwhile share the one check.
+      this.ownershipCheck ??= this.opts
+        .verifyOwnership()
+        .then(() => {
+          this.lastOwnershipProof = Date.now();
+        })
+        .finally(() => {
+          this.ownershipCheck = undefined;
+        });
+      await this.ownershipCheck;
     }
     for (let attempt = 1; ; attempt++) {
       if (this.failed) throw this.failed;
@@ -310,6 +359,8 @@ export class WalWriter {
 
   private fail(err: Error): void {
     if (!this.failed) this.failed = err;
+    if (this.parallelTimer) clearTimeout(this.parallelTimer);
+    this.parallelTimer = undefined;
     for (const up of this.pipeline.splice(0)) {
       up.seg.reject(err);
       for (const m of up.merged) m.reject(err);

@@ -34,6 +34,7 @@ export function xdrOpaqueSize(n: number): number {
 
 const UINT32_LIMIT = 0x1_0000_0000;
 const UINT64_MAX = (1n << 64n) - 1n;
+const SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
 
@@ -198,11 +199,23 @@ export class XdrWriter {
   }
 
   uint32(v: number): this {
-    if (!Number.isInteger(v) || v < 0 || v >= UINT32_LIMIT) throw new RangeError(`uint32 out of range: ${v}`);
+    // `v >>> 0 === v` holds exactly for integers in [0, 2^32). Bytes are stored directly: a
+    // READDIRPLUS reply writes tens of thousands of words, and Buffer's checked writers
+    // validate each one again.
+    if (v >>> 0 !== v) throw new RangeError(`uint32 out of range: ${v}`);
     this.ensure(4);
-    this.buf.writeUInt32BE(v, this.pos);
-    this.pos += 4;
+    this.put32(v);
     return this;
+  }
+
+  private put32(v: number): void {
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v >>> 24;
+    b[p + 1] = v >>> 16;
+    b[p + 2] = v >>> 8;
+    b[p + 3] = v;
+    this.pos = p + 4;
   }
 
   int32(v: number): this {
@@ -214,11 +227,25 @@ export class XdrWriter {
   }
 
   uint64(v: bigint | number): this {
-    const b = typeof v === "bigint" ? v : BigInt(v);
-    if (b < 0n || b > UINT64_MAX) throw new RangeError(`uint64 out of range: ${b}`);
+    let hi: number;
+    let lo: number;
+    if (typeof v === "number") {
+      if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`uint64 out of range: ${v}`);
+      hi = Math.floor(v / UINT32_LIMIT);
+      lo = v >>> 0;
+    } else if (v >= 0n && v <= SAFE_BIGINT) {
+      // Most values (sizes, ids, cookies) fit a double exactly: no BigInt arithmetic for them.
+      const n = Number(v);
+      hi = Math.floor(n / UINT32_LIMIT);
+      lo = n >>> 0;
+    } else {
+      if (v < 0n || v > UINT64_MAX) throw new RangeError(`uint64 out of range: ${v}`);
+      hi = Number(v >> 32n);
+      lo = Number(v & 0xffff_ffffn);
+    }
     this.ensure(8);
-    this.buf.writeBigUInt64BE(b, this.pos);
-    this.pos += 8;
+    this.put32(hi);
+    this.put32(lo);
     return this;
   }
 

@@ -58,6 +58,30 @@ export class ServerMetrics {
     registers: [this.registry],
     collect: (): void => this.diskCacheHitRatio.set(ratio(this.cacheStats().disk ?? { hits: 0, misses: 0 })),
   });
+  /** Set by the server once the engine is open: budget and use of the in-memory caches. */
+  memoryCache: () => { block: { bytes: number; maxBytes: number }; extent: { bytes: number; maxBytes: number } } = () => ({ block: { bytes: 0, maxBytes: 0 }, extent: { bytes: 0, maxBytes: 0 } });
+  readonly memoryCacheLimit: Gauge = new Gauge({
+    name: "zerofs_memory_cache_limit_bytes",
+    help: "budget of an in-memory cache (ZEROFS_MEMORY_CACHE_MB split): cache=block (SST blocks, metadata) or extent (file data)",
+    labelNames: ["cache"] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      const m = this.memoryCache();
+      this.memoryCacheLimit.set({ cache: "block" }, m.block.maxBytes);
+      this.memoryCacheLimit.set({ cache: "extent" }, m.extent.maxBytes);
+    },
+  });
+  readonly memoryCacheUsed: Gauge = new Gauge({
+    name: "zerofs_memory_cache_used_bytes",
+    help: "bytes an in-memory cache holds now: cache=block (SST blocks, metadata) or extent (file data)",
+    labelNames: ["cache"] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      const m = this.memoryCache();
+      this.memoryCacheUsed.set({ cache: "block" }, m.block.bytes);
+      this.memoryCacheUsed.set({ cache: "extent" }, m.extent.bytes);
+    },
+  });
   /** Set by the server once the RPC server exists; read at scrape time. */
   rpcState: () => { connections: number; buffered: { request: number; reply: number }; budget: number } = () => ({ connections: 0, buffered: { request: 0, reply: 0 }, budget: 0 });
   readonly connectionsOpen: Gauge = new Gauge({
@@ -115,12 +139,6 @@ export class ServerMetrics {
     help: "file data (extent) cache hits / lookups since start",
     registers: [this.registry],
     collect: (): void => this.extentCacheHitRatio.set(ratio(this.dataStats().extentCache)),
-  });
-  readonly extentCacheBytes: Gauge = new Gauge({
-    name: "zerofs_extent_cache_bytes",
-    help: "bytes held by the in-memory file data cache",
-    registers: [this.registry],
-    collect: (): void => this.extentCacheBytes.set(this.dataStats().extentCacheBytes),
   });
   readonly segmentsWritten: Counter = new Counter({
     name: "zerofs_segments_written_total",
@@ -183,7 +201,6 @@ export class ServerMetrics {
 
 export interface DataStats {
   extentCache: { hits: number; misses: number };
-  extentCacheBytes: number;
   segmentsWritten: number;
   segmentBytesWritten: number;
   gc: { storedBytes: number; liveBytes: number; deletedBytes: number; rewrittenBytes: number };
@@ -191,7 +208,6 @@ export interface DataStats {
 
 const EMPTY_DATA_STATS: DataStats = {
   extentCache: { hits: 0, misses: 0 },
-  extentCacheBytes: 0,
   segmentsWritten: 0,
   segmentBytesWritten: 0,
   gc: { storedBytes: 0, liveBytes: 0, deletedBytes: 0, rewrittenBytes: 0 },

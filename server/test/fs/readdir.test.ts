@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FileType } from "../../src/fs/types.ts";
 import { readdirEntryBytes, type ZeroFs } from "../../src/fs/zerofs.ts";
+import { KeyKind } from "../../src/fs/keys.ts";
 import { listNames, openFs, rejectsWith, root, withFs } from "./helpers.ts";
 
 interface Page {
@@ -180,4 +181,34 @@ describe("readdir", () => {
         [FileType.DIR, FileType.DIR, FileType.REG, FileType.DIR, FileType.LNK],
       );
     }));
+
+  it("readdirplus reads a page's uncached inodes in one pass, not one get per entry; sparse ids still come out right", async () => {
+    const fx = await openFs();
+    try {
+      const dense = (await fx.fs.mkdir(root, fx.fs.rootIno, "dense")).attrs.ino;
+      const sparse = (await fx.fs.mkdir(root, fx.fs.rootIno, "sparse")).attrs.ino;
+      const other = (await fx.fs.mkdir(root, fx.fs.rootIno, "other")).attrs.ino;
+      await createMany(fx.fs, dense, Array.from({ length: 300 }, (_, i) => `d${i}`));
+      for (let i = 0; i < 40; i++) {
+        await fx.fs.create(root, sparse, `s${i}`, { mode: "guarded", attrs: { mode: 0o600 + (i % 8) } });
+        await createMany(fx.fs, other, Array.from({ length: 20 }, (_, j) => `o${i}-${j}`)); // spreads the ids
+      }
+      await fx.reopen(); // a cold inode cache
+      const inodeGets = { n: 0 };
+      const get = fx.db.get.bind(fx.db);
+      fx.db.get = (k: Buffer) => {
+        if (k[0] === KeyKind.INODE) inodeGets.n++;
+        return get(k);
+      };
+      const r = await fx.fs.readdir(root, dense, 0, undefined, { maxBytes: 1 << 20, plus: true });
+      assert.equal(r.entries.length, 302);
+      assert.ok(inodeGets.n <= 2, `${inodeGets.n} point reads of inodes for a page of 300 (one scan expected)`);
+      const s = await fx.fs.readdir(root, sparse, 0, undefined, { maxBytes: 1 << 20, plus: true });
+      assert.equal(s.entries.length, 42);
+      fx.db.get = get;
+      for (const e of [...r.entries, ...s.entries]) assert.deepEqual(e.attrs, await fx.fs.getattr(e.ino), e.name.toString());
+    } finally {
+      await fx.close();
+    }
+  });
 });

@@ -54,7 +54,7 @@ describe("the zerofs command", () => {
 
   it("serves /metrics, /healthz and /readyz; a wrong password exits 1 and writes nothing", async () => {
     const vol = join(dir, "vol-a");
-    const s = await startZerofs({ url: vol, password: "first" });
+    const s = await startZerofs({ url: vol, password: "first", env: { ZEROFS_MEMORY_CACHE_MB: "64" } });
     try {
       const base = `http://127.0.0.1:${s.httpPort}`;
       assert.equal((await fetch(`${base}/healthz`)).status, 200);
@@ -69,10 +69,15 @@ describe("the zerofs command", () => {
       assert.match(metrics, /zerofs_rpc_requests_total\{program="nfs",procedure="GETATTR",status="success"\} 1/);
       assert.match(metrics, /zerofs_segments_written_total [1-9]/, "file data went to a segment");
       assert.match(metrics, /zerofs_segment_written_bytes_total [1-9]\d*/);
-      assert.match(metrics, /zerofs_extent_cache_bytes 20000/);
+      assert.match(metrics, /zerofs_memory_cache_used_bytes\{cache="extent"\} 20000/);
       assert.match(metrics, /zerofs_segment_space_amplification \d/);
       assert.match(metrics, /zerofs_store_requests_total\{op="putIfAbsent",outcome="ok"\}/);
       assert.match(metrics, /zerofs_wal_flush_duration_seconds_count \d+/);
+      // ZEROFS_MEMORY_CACHE_MB=64: a quarter for SST blocks, the rest for file data.
+      assert.match(metrics, /zerofs_memory_cache_limit_bytes\{cache="block"\} 16777216/);
+      assert.match(metrics, /zerofs_memory_cache_limit_bytes\{cache="extent"\} 50331648/);
+      assert.match(metrics, /zerofs_memory_cache_used_bytes\{cache="extent"\} \d+/);
+      assert.match(s.output(), /"msg":"memory cache budget"/);
     } finally {
       assert.equal(await s.stop(), 0);
     }

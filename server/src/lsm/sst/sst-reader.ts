@@ -218,6 +218,11 @@ export class SstReader {
    * i+1..i+readAhead that the range needs are already being fetched.
    */
   async *scan(from?: Buffer, to?: Buffer, opts?: ScanOptions): AsyncIterableIterator<Entry> {
+    for await (const chunk of this.scanChunks(from, to, opts)) yield* chunk;
+  }
+
+  /** `scan` a block at a time: one array of entries per data block read. */
+  async *scanChunks(from?: Buffer, to?: Buffer, opts?: ScanOptions): AsyncGenerator<Entry[]> {
     const index = this.index;
     const n = index.blockCount;
     const readAhead = Math.max(0, Math.min(MAX_READ_AHEAD, Math.floor(opts?.readAhead ?? DEFAULT_READ_AHEAD)));
@@ -244,10 +249,17 @@ export class SstReader {
       // Only the first block can hold keys < from.
       let e = from !== undefined && i === start ? block.seek(from) : 0;
       const count = block.count;
+      const out: Entry[] = [];
+      let done = false;
       for (; e < count; e++) {
-        if (to !== undefined && block.compareKey(e, to) >= 0) return;
-        yield block.entry(e);
+        if (to !== undefined && block.compareKey(e, to) >= 0) {
+          done = true;
+          break;
+        }
+        out.push(block.entry(e));
       }
+      if (out.length > 0) yield out;
+      if (done) return;
     }
   }
 
