@@ -512,7 +512,7 @@ export class Db {
       for (const e of entries) {
         if (builder && partitionOf(e.key) !== partition) await finish();
         if (!builder) {
-          builder = new SstBuilder(sstKey(this.nextSstId++), this.sstSealer, { blockSize: this.opts.sstBlockBytes });
+          builder = new SstBuilder(sstKey(this.nextSstId++, this.manifest.epoch), this.sstSealer, { blockSize: this.opts.sstBlockBytes });
           partition = partitionOf(e.key);
         }
         builder.add(e.key, e.value);
@@ -630,7 +630,7 @@ export class Db {
       const outputs = await runCompaction(flattenChunks(mergeChunks(sources, job.bottom)), {
         targetBytes: this.opts.sstTargetBytes,
         newBuilder: () => {
-          const key = sstKey(this.nextSstId++);
+          const key = sstKey(this.nextSstId++, this.manifest.epoch);
           return new SstBuilder(key, this.sstSealer, { blockSize: this.opts.sstBlockBytes });
         },
         upload: async (key, body) => {

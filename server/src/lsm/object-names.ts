@@ -11,7 +11,14 @@ const pad = (id: number): string => id.toString().padStart(20, "0");
 
 export const manifestKey = (id: number): string => `${MANIFEST_DIR}${pad(id)}`;
 export const walKey = (id: number): string => `${WAL_DIR}${pad(id)}`;
-export const sstKey = (id: number): string => `${SST_DIR}${pad(id)}.sst`;
+/**
+ * SST names carry the writer epoch: SSTs are written with a plain PUT, and a fenced writer still
+ * flushing or compacting must never overwrite an SST of its successor that happens to get the
+ * same id (both start from the manifest's nextSstId). Names without an epoch
+ * (`sst/<id:20>.sst`) were written by earlier builds and stay readable: the manifest holds
+ * every SST's full key.
+ */
+export const sstKey = (id: number, epoch: number): string => `${SST_DIR}${String(epoch).padStart(10, "0")}-${pad(id)}.sst`;
 
 /** Parses the numeric id out of an object key in `dir`, or returns undefined for strangers. */
 export function parseId(dir: string, key: string, suffix = ""): number | undefined {
