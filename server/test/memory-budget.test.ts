@@ -32,11 +32,12 @@ describe("memory cache budget", () => {
     }
   });
 
-  it("defaults to 25% of the container limit, else 512 MiB (at most 25% of the machine), split 1:3 blocks:extents", () => {
+  it("defaults to 25% of the container limit, else 25% of the machine up to 4 GiB, split 1:3 blocks:extents", () => {
     const limited = memoryCacheBudget(undefined, 4 * GiB, 64 * GiB);
     assert.deepEqual(limited, { totalBytes: GiB, blockCacheBytes: 256 * MiB, extentCacheBytes: 768 * MiB, source: "container limit", containerLimitBytes: 4 * GiB });
     const unlimited = memoryCacheBudget(undefined, undefined, 64 * GiB);
-    assert.equal(unlimited.totalBytes, 512 * MiB);
+    assert.equal(unlimited.totalBytes, 4 * GiB);
+    assert.equal(memoryCacheBudget(undefined, undefined, 8 * GiB).totalBytes, 2 * GiB);
     assert.equal(unlimited.source, "default");
     assert.equal(memoryCacheBudget(undefined, undefined, GiB).totalBytes, 256 * MiB, "a small machine gets a quarter of its memory");
     assert.equal(memoryCacheBudget(undefined, 32 * MiB, 64 * GiB).totalBytes, 16 * MiB, "never below 16 MiB");

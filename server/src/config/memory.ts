@@ -13,8 +13,12 @@ const MiB = 1024 * 1024;
 
 /** Share of the container's memory limit the caches get by default. */
 export const MEMORY_CACHE_LIMIT_SHARE = 0.25;
-/** Without a container limit: this, but never more than the same share of the machine's memory. */
-export const MEMORY_CACHE_FALLBACK_BYTES = 512 * MiB;
+/**
+ * Without a container limit: the same share of the machine's memory, but at most this. The
+ * machine is then the server's own, as its page cache is a kernel server's (25% is also what
+ * databases take by default); the cap keeps a big shared host from losing a large slice to it.
+ */
+export const MEMORY_CACHE_FALLBACK_BYTES = 4096 * MiB;
 /** The smallest budget, however small the limit: below it every lookup would miss. */
 export const MEMORY_CACHE_MIN_BYTES = 16 * MiB;
 /**
@@ -60,8 +64,8 @@ export interface MemoryCacheBudget {
 }
 
 /**
- * The budget: the setting when given, else 25% of the container limit, else 512 MiB (at most
- * 25% of the machine's memory); then split between the block and extent caches.
+ * The budget: the setting when given, else 25% of the container limit, else 25% of the machine's
+ * memory up to 4 GiB; then split between the block and extent caches.
  */
 export function memoryCacheBudget(settingBytes: number | undefined, containerLimitBytes: number | undefined, machineBytes = totalmem()): MemoryCacheBudget {
   let totalBytes: number;
