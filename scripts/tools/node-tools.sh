@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints "<name>=<dir>" lines for the binaries of a Kubernetes node (run inside the test VM,
 # e2e/node/), building whatever is missing from the Go module proxy, once per machine:
-#   kubenode=<cache>/kubenode-<K8S_VERSION>        kubelet kube-proxy
+#   kubenode=<cache>/kubenode-<K8S_VERSION>        kubelet kube-proxy kube-scheduler (the last runs
+#                                                  on the host, next to the control plane)
 #   containerd=<cache>/containerd-<CONTAINERD_VERSION>  containerd containerd-shim-runc-v2 ctr
 #   runc=<cache>/runc-<RUNC_VERSION>               runc (static, with seccomp)
 #   cni=<cache>/cni-<CNI_VERSION>                  bridge host-local loopback portmap
@@ -45,7 +46,7 @@ go_install() {
 
 build_kubenode() {
   local dest="$CACHE/kubenode-$K8S_VERSION" b missing=()
-  for b in kubelet kube-proxy; do [[ -x "$dest/$b" ]] || missing+=("$b"); done
+  for b in kubelet kube-proxy kube-scheduler; do [[ -x "$dest/$b" ]] || missing+=("$b"); done
   [[ ${#missing[@]} -eq 0 ]] && return 0
   need_go "kubernetes $K8S_VERSION"
   mkdir -p "$dest"; exec 8>"$dest/.build.lock"; flock 8
@@ -67,6 +68,7 @@ build_kubenode() {
       echo "tool ("
       echo "	k8s.io/kubernetes/cmd/kubelet"
       echo "	k8s.io/kubernetes/cmd/kube-proxy"
+      echo "	k8s.io/kubernetes/cmd/kube-scheduler"
       echo ")"; echo
       echo "replace ("
       for m in $staged; do grep -qx "$m" <<<"$required" && echo "	$m => $m $staging"; done
