@@ -79,6 +79,47 @@ function kubeconfig(server: string, ca: string, user: string, c: { cert: string;
   });
 }
 
+/**
+ * Imports the images into a containerd root on the host (a containerd without its CRI plugins,
+ * on a private socket): ~5 s per image natively, against ~180 s for `ctr images import` of the
+ * 250 MB server image inside the TCG guest. The root becomes an ext4 disk image (mkfs.ext4 -d)
+ * that the guest mounts as its containerd root: copying the same 530 MB over 9p took longer than
+ * the import itself.
+ */
+async function seedContainerd(tools: NodeTools, archives: string[], dir: string): Promise<void> {
+  const state = join(dir, "state");
+  const sock = join(state, "containerd.sock");
+  await mkdir(state, { recursive: true });
+  const cfg = join(dir, "config.toml");
+  await writeFile(cfg, `version = 3
+root = ${JSON.stringify(join(dir, "root"))}
+state = ${JSON.stringify(state)}
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images", "io.containerd.podsandbox.controller.v1.podsandbox"]
+[grpc]
+  address = ${JSON.stringify(sock)}
+`);
+  let log = "";
+  const d = spawn(join(tools.containerd, "containerd"), ["--config", cfg], { stdio: ["ignore", "ignore", "pipe"] });
+  d.stderr?.on("data", (c: Buffer) => {
+    log = (log + c.toString()).slice(-10_000);
+  });
+  const exited = new Promise<void>((ok) => d.once("exit", () => ok()));
+  try {
+    const ctr = join(tools.containerd, "ctr");
+    await waitFor("the seeding containerd's socket", () => run(ctr, ["-a", sock, "version"]).then(() => true), { timeoutMs: 60_000, intervalMs: 200 });
+    for (const a of archives) await run(ctr, ["-a", sock, "-n", "k8s.io", "images", "import", a], { timeout: 10 * 60_000 });
+  } catch (err) {
+    throw new Error(`seeding containerd failed: ${(err as Error).message}
+${log}`, { cause: err });
+  } finally {
+    d.kill("SIGTERM");
+    await exited;
+  }
+  // Room for the containers' writable layers and the pods' logs on top of the images (sparse).
+  await run("bash", [join(REPO_ROOT, "scripts/tools/ensure-apt.sh"), "mkfs.ext4", "e2fsprogs"]);
+  await run("mkfs.ext4", ["-q", "-F", "-L", "containerd", "-d", join(dir, "root"), join(dir, "disk.img"), "3G"]);
+}
+
 export interface NodeCluster {
   plane: ControlPlane;
   vm: VmHandle;
@@ -157,7 +198,10 @@ export async function startNodeCluster(o: NodeClusterOptions = {}): Promise<Node
       "kubelet.yaml": JSON.stringify(kubeletConfig()),
       "kube-proxy.yaml": JSON.stringify(kubeProxyConfig()),
     };
+    const seed = join(plane.stateDir, "containerd-seed");
+    await seedContainerd(tools, [pause.archive, ...(o.images ?? [])], seed);
     vm = await startVm({
+      disks: [join(seed, "disk.img")],
       script: "node",
       forwardPorts: [apiPort, ...(o.forwardPorts ?? [])],
       memMb: o.memMb ?? 4096,
@@ -169,7 +213,6 @@ export async function startNodeCluster(o: NodeClusterOptions = {}): Promise<Node
         CONTAINERD_BIN: guestPath(tools.containerd),
         RUNC_BIN: guestPath(tools.runc),
         CNI_BIN: guestPath(tools.cni),
-        IMAGES: [pause.archive, ...(o.images ?? [])].map(guestPath).join(" "),
       },
     });
     const theVm = vm;
@@ -218,7 +261,7 @@ export async function startNodeCluster(o: NodeClusterOptions = {}): Promise<Node
 
 /** Kernel modules the node needs, loaded by the VM's init (the initramfs has them). */
 const NODE_MODULES = [
-  "crc32c_generic", "overlay", "bridge", "br_netfilter", "veth",
+  "crc32c_generic", "virtio_blk", "ext4", "overlay", "bridge", "br_netfilter", "veth",
   "nf_conntrack", "nf_nat", "nf_tables", "nft_compat", "nft_chain_nat", "nft_ct", "nft_masq", "nft_reject_inet", "nf_conntrack_netlink",
   "ip_tables", "iptable_nat", "iptable_filter", "iptable_mangle", "ip6_tables", "ip6table_nat", "ip6table_filter", "ip6table_mangle",
   "xt_conntrack", "xt_comment", "xt_mark", "xt_MASQUERADE", "xt_addrtype", "xt_statistic", "xt_multiport", "xt_nat", "xt_tcpudp", "xt_physdev", "ipt_REJECT",

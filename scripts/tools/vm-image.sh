@@ -60,7 +60,9 @@ mods="kernel/fs/nfs/nfsv3.ko kernel/fs/nfsd/nfsd.ko kernel/fs/9p/9p.ko kernel/ne
 # kernel, and the kernel's own module autoloading has no /sbin/modprobe to call.
 # crc32c_generic: libcrc32c (nf_conntrack, nf_tables) has a soft dependency on a crc32c, which
 # busybox's modprobe does not follow ("libcrc32c: unknown symbol"); load it first.
+# ext4 + virtio_blk: the node's containerd root is a disk image prepared on the host.
 mods+=" kernel/fs/overlayfs/overlay.ko kernel/net/bridge/bridge.ko kernel/net/bridge/br_netfilter.ko kernel/drivers/net/veth.ko kernel/crypto/crc32c_generic.ko"
+mods+=" kernel/fs/ext4/ext4.ko kernel/drivers/block/virtio_blk.ko"
 mods+=" $(cd "kroot/$M" && find kernel/net/netfilter kernel/net/ipv4/netfilter kernel/net/ipv6/netfilter -name '*.ko' | sort | tr '\n' ' ')"
 for m in $mods; do
   for f in $m $(grep "^$m:" "kroot/$M/modules.dep" | cut -d: -f2); do
