@@ -124,7 +124,7 @@ export interface NodeCluster {
   plane: ControlPlane;
   vm: VmHandle;
   apiPort: number;
-  /** A daemon's log in the guest (containerd, kubelet, kube-proxy), read through the job folder. */
+  /** A daemon's log in the guest (containerd, kubelet, kube-proxy), read through the job folder; pods' logs are in <jobDir>/pod-logs. */
   guestLog(name: string): Promise<string>;
   /** The last lines of every log, for failure messages. */
   describe(): Promise<string>;
@@ -315,7 +315,9 @@ function kubeletConfig(): unknown {
     authentication: { anonymous: { enabled: false }, webhook: { enabled: false }, x509: { clientCAFile: "/run/job/ca.crt" } },
     authorization: { mode: "AlwaysAllow" },
     failSwapOn: false,
-    podLogsDir: "/tmp/node/pod-logs",
+    // In the job folder: the host reads the containers' logs (kubectl logs would need the API
+    // server to reach the kubelet, which the restricted network does not allow).
+    podLogsDir: "/run/job/pod-logs",
     resolvConf: "",
     podCIDR: POD_CIDR,
     // Everything lives in the guest's tmpfs: evict only when memory is really short.
