@@ -22,6 +22,8 @@ sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge
 ip link set lo up
 
 mkdir -p /tmp/node/cni/net.d
+# Folders for the tests' local PersistentVolumes (the cache claims of the servers).
+mkdir -p /tmp/node/pv/cache-1 /tmp/node/pv/cache-2 /tmp/node/pv/cache-3
 cp /run/job/10-bridge.conflist /tmp/node/cni/net.d/
 mkdir -p /tmp/node/containerd
 mount -t ext4 /dev/vda /tmp/node/containerd
