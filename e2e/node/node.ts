@@ -7,7 +7,7 @@
  * See e2e/node/README.md for what each piece needs and what was verified.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -126,6 +126,8 @@ export interface NodeCluster {
   apiPort: number;
   /** A daemon's log in the guest (containerd, kubelet, kube-proxy), read through the job folder; pods' logs are in <jobDir>/pod-logs. */
   guestLog(name: string): Promise<string>;
+  /** A pod's container logs (all containers, all restarts), from the node's pod log folder. */
+  podLog(namespace: string, pod: string): Promise<string>;
   /** The last lines of every log, for failure messages. */
   describe(): Promise<string>;
   stop(): Promise<void>;
@@ -240,6 +242,16 @@ export async function startNodeCluster(o: NodeClusterOptions = {}): Promise<Node
       apiPort,
       guestLog,
       describe,
+      async podLog(namespace, pod) {
+        const root = join(theVm.jobDir, "pod-logs");
+        const dir = (await readdir(root).catch(() => [] as string[])).find((d) => d.startsWith(`${namespace}_${pod}_`));
+        if (!dir) return "(no log)";
+        const out: string[] = [];
+        for (const c of await readdir(join(root, dir))) {
+          for (const f of (await readdir(join(root, dir, c))).sort()) out.push(await readFile(join(root, dir, c, f), "utf8"));
+        }
+        return out.join("");
+      },
       async stop() {
         await theVm.signal("stop");
         const t = setTimeout(() => theVm.kill(), 60_000);
