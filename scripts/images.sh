@@ -17,7 +17,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 log() { echo "images.sh: $*" >&2; }
-bash scripts/tools/ensure-apt.sh podman podman buildah buildah
+# runc: the tests run the images with `podman --runtime runc` (see e2e/node/images.ts).
+bash scripts/tools/ensure-apt.sh podman podman buildah buildah runc runc
 TAG=${IMAGE_TAG:-$(awk '/^appVersion:/ {gsub(/"/, "", $2); print $2}' charts/zerofs-operator/Chart.yaml)}
 [[ -n $TAG ]] || { log "cannot read appVersion from charts/zerofs-operator/Chart.yaml"; exit 1; }
 BASE=${NODE_IMAGE:-$(bash scripts/tools/node-base-image.sh)}
