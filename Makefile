@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.zerofs-installed
 
-.PHONY: run test test-deps install bench lint typecheck clean
+.PHONY: run test test-deps install bench lint typecheck clean images
 
 # npm ci runs the `node` package's preinstall, which brings the pinned Node 24 that every
 # npm script runs on (never use --ignore-scripts or --omit=dev here: that drops back to the
@@ -27,6 +27,11 @@ test-deps:
 test: install test-deps
 	npm test
 	npm run test:e2e
+
+# The server and operator images (operator/docker/*.Dockerfile) with podman, on a local Node base
+# image (no registry needed), exported to dist/images/*.tar for `ctr images import` / `podman load`.
+images: install
+	scripts/images.sh
 
 bench: install
 	npm run bench:engine

@@ -36,6 +36,10 @@ export interface ControlPlane {
 export interface StartOptions {
   /** Apply crds/ before kube-controller-manager starts (its garbage collector then knows the type at once). */
   preApplyCrds?: boolean;
+  /** Extra subjectAltNames of the API server's certificate, e.g. "IP:10.0.2.100" (a VM node's view). */
+  apiServerSans?: string[];
+  /** Extra kube-apiserver flags (a repeated list flag appends, e.g. --authorization-mode=Node). */
+  apiServerArgs?: string[];
 }
 
 function parseEnv(text: string): Record<string, string> {
@@ -48,7 +52,12 @@ function parseEnv(text: string): Record<string, string> {
 
 export async function startControlPlane(o: StartOptions = {}): Promise<ControlPlane> {
   const stateDir = await mkdtemp(join(tmpdir(), "zerofs-k8s-"));
-  const env = { ...process.env, PRE_KCM_MANIFESTS: o.preApplyCrds ? join(REPO_ROOT, "crds") : "" };
+  const env = {
+    ...process.env,
+    PRE_KCM_MANIFESTS: o.preApplyCrds ? join(REPO_ROOT, "crds") : "",
+    APISERVER_EXTRA_SANS: (o.apiServerSans ?? []).join(","),
+    APISERVER_EXTRA_ARGS: [process.env.APISERVER_EXTRA_ARGS ?? "", ...(o.apiServerArgs ?? [])].join(" ").trim(),
+  };
   const started = new Promise<void>((ok, fail) => {
     const p = spawn("bash", [SCRIPT, "start", stateDir], { env, stdio: ["ignore", "inherit", "pipe"] });
     let err = "";

@@ -66,6 +66,8 @@ export interface VmRunOptions {
   onLine?: (line: string) => void;
   /** Extra files for the job folder (/run/job in the guest). */
   files?: Record<string, string | Buffer>;
+  /** Raw disk images attached as virtio disks, in order: /dev/vda, /dev/vdb... (modules: virtio_blk). */
+  disks?: string[];
 }
 
 export interface VmResult {
@@ -156,6 +158,10 @@ export async function startVm(opts: VmRunOptions): Promise<VmHandle> {
     "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
     "-virtfs", `local,path=${jobDir},mount_tag=job,security_model=none`,
     "-netdev", userNetwork([...(opts.server ? [opts.server.port] : []), ...(opts.forwardPorts ?? [])]), "-device", "virtio-net-pci,netdev=n0,romfile=",
+    ...(opts.disks ?? []).flatMap((d) => {
+      if (d.includes(",")) throw new Error(`disk image path ${d} contains a comma`);
+      return ["-drive", `file=${d},format=raw,if=virtio,cache=unsafe`];
+    }),
   ];
   const started = Date.now();
   const child = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });

@@ -13,11 +13,13 @@ sign() {  # sign <name> <subject> <extfile-content>
   openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days $days -out "$1.crt" -extfile "$1.ext"
   rm -f "$1.csr" "$1.ext"
 }
-# API server serving cert: 127.0.0.1/localhost plus the in-cluster names and the first service IP.
+# API server serving cert: 127.0.0.1/localhost plus the in-cluster names and the first service IP,
+# and APISERVER_EXTRA_SANS (comma-separated, e.g. "IP:10.0.2.100": the address a test VM's node
+# reaches the API server at).
 sign apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local${APISERVER_EXTRA_SANS:+,$APISERVER_EXTRA_SANS}"
 CLIENT_EXT="basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"

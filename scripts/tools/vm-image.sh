@@ -54,6 +54,16 @@ cp /bin/busybox initrd/bin/busybox
 for l in sh mount umount modprobe mkdir cat echo poweroff chroot ip sleep hostname; do ln -sf busybox "initrd/bin/$l"; done
 # nfsd (+ its deps) too, so a benchmark can compare with the kernel's own NFS server in the guest.
 mods="kernel/fs/nfs/nfsv3.ko kernel/fs/nfsd/nfsd.ko kernel/fs/9p/9p.ko kernel/net/9p/9pnet_virtio.ko kernel/drivers/virtio/virtio_pci.ko kernel/drivers/net/virtio_net.ko"
+# What a Kubernetes node needs (e2e/node/): overlayfs (containerd), bridge + veth (CNI bridge),
+# netfilter for kube-proxy's iptables (nft backend) rules and the CNI's masquerade. Loaded only
+# when a job asks (see /run/job/modules in init): the host root has no /lib/modules for this
+# kernel, and the kernel's own module autoloading has no /sbin/modprobe to call.
+# crc32c_generic: libcrc32c (nf_conntrack, nf_tables) has a soft dependency on a crc32c, which
+# busybox's modprobe does not follow ("libcrc32c: unknown symbol"); load it first.
+# ext4 + virtio_blk: the node's containerd root is a disk image prepared on the host.
+mods+=" kernel/fs/overlayfs/overlay.ko kernel/net/bridge/bridge.ko kernel/net/bridge/br_netfilter.ko kernel/drivers/net/veth.ko kernel/crypto/crc32c_generic.ko"
+mods+=" kernel/fs/ext4/ext4.ko kernel/drivers/block/virtio_blk.ko"
+mods+=" $(cd "kroot/$M" && find kernel/net/netfilter kernel/net/ipv4/netfilter kernel/net/ipv6/netfilter -name '*.ko' | sort | tr '\n' ' ')"
 for m in $mods; do
   for f in $m $(grep "^$m:" "kroot/$M/modules.dep" | cut -d: -f2); do
     mkdir -p "initrd/$M/$(dirname "$f")"
@@ -80,6 +90,10 @@ mount -t tmpfs -o mode=1777 tmp /host/tmp; mount -t tmpfs run /host/run
 # submounts out): a checkout under the host's /tmp (CI clones) stays reachable as /run/host/tmp.
 mkdir -p /host/run/host; mount -o bind /host /host/run/host
 mkdir -p /host/run/job; mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 job /host/run/job
+# Modules a job asks for (one name per line or space-separated), from this initramfs.
+if [ -f /host/run/job/modules ]; then
+  for m in $(cat /host/run/job/modules); do modprobe "$m" || echo "init: modprobe $m failed"; done
+fi
 echo "GUEST-BOOTED"
 HOME=/tmp/home PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin TMPDIR=/tmp chroot /host /bin/sh /run/job/guest.sh
 status=$?
