@@ -14,8 +14,8 @@
  */
 import type { Logger } from "pino";
 import type { Db } from "../lsm/db.ts";
-import { DbClosedError } from "../lsm/errors.ts";
 import { WriteBatch } from "../lsm/write-batch.ts";
+import { BackgroundPasses } from "./background-passes.ts";
 import { TOMBSTONE_RANGE, allChunksRange, allExtentsRange, chunkKey, extentKey, parseChunkKey, parseExtentKey, parseTombstoneKey, tombstoneKey } from "./keys.ts";
 import { TombstoneKind, decodeTombstone, encodeTombstone, type Tombstone } from "./records.ts";
 
@@ -106,52 +106,37 @@ export interface ReclaimerOptions {
 export class Reclaimer {
   private readonly db: Db;
   private readonly opts: ReclaimerOptions;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
+  private readonly passes: BackgroundPasses;
   /** Files fully reclaimed since start (metrics, tests). */
   reclaimedFiles = 0;
 
   constructor(db: Db, opts: ReclaimerOptions) {
     this.db = db;
     this.opts = opts;
+    // A failure is left for the next kick (every large delete kicks); the tombstones are intact.
+    this.passes = new BackgroundPasses(
+      () => this.pass(),
+      (err) => this.opts.logger?.warn({ err }, "chunk reclamation failed; will retry on the next deletion or restart"),
+    );
   }
 
   /** Starts a pass over the tombstones (or schedules another one after the current pass). */
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.loop().finally(() => {
-      this.running = undefined;
-    });
+    this.passes.kick();
   }
 
   /** Resolves once no pass is running or scheduled (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  idle(): Promise<void> {
+    return this.passes.idle();
   }
 
   /** Stops after the batch in flight; pending tombstones stay for the next start. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.idle();
+  stop(): Promise<void> {
+    return this.passes.stop();
   }
 
-  private async loop(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        await this.pass();
-      } catch (err) {
-        if (err instanceof DbClosedError || this.stopped) return;
-        // Left for the next kick (every large delete kicks); the tombstones are intact.
-        this.opts.logger?.warn({ err }, "chunk reclamation failed; will retry on the next deletion or restart");
-        return;
-      }
-    } while (this.again && !this.stopped);
+  private get stopped(): boolean {
+    return this.passes.stopped;
   }
 
   private async pass(): Promise<void> {

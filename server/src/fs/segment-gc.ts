@@ -24,7 +24,7 @@ import type { Db } from "../lsm/db.ts";
 import type { SegmentInfo } from "../lsm/segments/segments.ts";
 import { segmentTag } from "../lsm/segments/names.ts";
 import { WriteBatch } from "../lsm/write-batch.ts";
-import { DbClosedError } from "../lsm/errors.ts";
+import { BackgroundPasses } from "./background-passes.ts";
 import { decodePieces, encodePieces, type Piece } from "./extent-map.ts";
 import { KeyKind, parseExtentKey } from "./keys.ts";
 import type { FrameRef } from "../lsm/segments/segments.ts";
@@ -75,9 +75,7 @@ export class SegmentGc {
   private readonly opts: SegmentGcOptions;
   private readonly unreferencedSince = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
+  private readonly passes: BackgroundPasses;
   private freedSincePass = 0;
   readonly stats: SegmentGcStats = { passes: 0, deletedSegments: 0, deletedBytes: 0, rewrittenBytes: 0, storedBytes: 0, liveBytes: 0 };
 
@@ -85,6 +83,10 @@ export class SegmentGc {
     this.db = db;
     this.lock = lock;
     this.opts = { ...DEFAULT_SEGMENT_GC, ...opts };
+    this.passes = new BackgroundPasses(
+      () => this.runPass(),
+      (err) => this.opts.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, "segment GC pass failed; will retry at the next pass"),
+    );
   }
 
   /** Space amplification of the last pass: segment bytes ÷ live bytes (1 when empty). */
@@ -112,38 +114,21 @@ export class SegmentGc {
 
   /** Starts a pass (or schedules one after the current pass). */
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.loop().finally(() => {
-      this.running = undefined;
-    });
+    this.passes.kick();
   }
 
   /** Resolves once no pass is running or scheduled. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  idle(): Promise<void> {
+    return this.passes.idle();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.idle();
+    await this.passes.stop();
   }
 
-  private async loop(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        await this.runPass();
-      } catch (err) {
-        if (err instanceof DbClosedError || this.stopped) return;
-        this.opts.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, "segment GC pass failed; will retry at the next pass");
-        return;
-      }
-    } while (this.again && !this.stopped);
+  private get stopped(): boolean {
+    return this.passes.stopped;
   }
 
   /** One pass: mark, sweep, compact. Public for tests and maintenance. */
