@@ -67,10 +67,11 @@ export async function deleteChunkRange(db: Db, ino: number, t: Tombstone, opts: 
     // deletes are redone; nothing acknowledged to a client depends on it.
     await db.write(batch, { awaitDurable: false });
     await opts.afterBatch?.({ ino, next: done ? Math.max(cur.to, last + 1) : last + 1, to: Math.max(cur.to, last + 1) });
+    // Let other requests run after every batch (a scan of cached blocks never yields by itself);
+    // callers that loop over files or re-take locks between batches rely on this one yield.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (!next) return true;
     cur = next;
-    // Let other requests run between batches (a scan of cached blocks never yields by itself).
-    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 
@@ -147,11 +148,7 @@ export class Reclaimer {
         const done = await deleteChunkRange(this.db, ino, tombstone, {
           batchKeys: this.opts.batchKeys,
           shouldStop: () => this.stopped,
-          afterBatch: async (p) => {
-            await this.opts.afterBatch?.(p);
-            // Let request handling run between background batches.
-            await new Promise<void>((resolve) => setImmediate(resolve));
-          },
+          ...(this.opts.afterBatch ? { afterBatch: this.opts.afterBatch } : {}),
         });
         if (!done) return;
         this.reclaimedFiles++;

@@ -1063,7 +1063,6 @@ export class ZeroFs {
           } finally {
             release();
           }
-          await new Promise<void>((resolve) => setImmediate(resolve));
         }
       } catch (err) {
         if (err instanceof DbClosedError || this.closed) return;
