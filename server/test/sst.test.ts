@@ -36,7 +36,7 @@ function testSealer(): Sealer {
       return sealNow(plain, aad);
     },
     async prepare(plain) {
-      return { sealParts: (aad) => [sealNow(plain, aad)] };
+      return { sealedLength: plain.length + 28, sealParts: (aad) => [sealNow(plain, aad)], sealAsync: async (aad) => [sealNow(plain, aad)] };
     },
     async open(sealed, aad) {
       if (sealed.length < 28) throw new SealError(`sealed block too short (${sealed.length} bytes)`);
