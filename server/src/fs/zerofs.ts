@@ -42,6 +42,7 @@ import {
 } from "./directory.ts";
 import { fsError } from "./errors.ts";
 import { MAX_FILE_SIZE, chunkCount, planTruncate, planWrite, readData } from "./file-data.ts";
+import { ReadAhead } from "./read-ahead.ts";
 import { blockCount, planExtentTruncate, planExtentWrite, prepareWrite, readExtents } from "./extent-data.ts";
 import { HANDLE_BYTES, decodeHandle, encodeHandle } from "./handles.ts";
 import { InoAllocator } from "./ino-allocator.ts";
@@ -109,6 +110,8 @@ export interface ZeroFsOptions {
    * the LSM). Only tests set 1, to keep exercising the code that v1 volumes' files still use.
    */
   dataLayout?: 1 | 2;
+  /** Sequential read-ahead into the extent cache (fs/read-ahead.ts; default true). */
+  readAhead?: boolean;
   /** Run the segment GC (default true; tests turn it off or drive passes themselves). */
   segmentGc?: boolean;
   /** Segment GC settings (fs/segment-gc.ts). */
@@ -205,6 +208,7 @@ export class ZeroFs {
   readonly writeVerifier: Buffer = randomBytes(8);
   readonly reclaimer: Reclaimer | undefined;
   readonly segmentGc: SegmentGc | undefined;
+  readonly readAhead: ReadAhead | undefined;
   private readonly inodes: InodeTable;
   private readonly counters: VolumeCounters;
   private readonly alloc: InoAllocator;
@@ -239,6 +243,12 @@ export class ZeroFs {
       syncMetadata: options.syncMetadata ?? true,
       dataLayout: options.dataLayout ?? 2,
     };
+    if (options.readAhead !== false) {
+      this.readAhead = new ReadAhead(async (ino, offset, length) => {
+        const inode = await this.inodes.require(ino, "read-ahead");
+        if (inode.extentBytes !== undefined) await readExtents(this.db, ino, inode.size, offset, length);
+      });
+    }
     if (options.segmentGc !== false && !this.opts.readOnly) {
       this.segmentGc = new SegmentGc(db, (ino, fn) => this.withInodeLock(ino, fn), {
         ...options.segmentGcOptions,
@@ -408,7 +418,10 @@ export class ZeroFs {
     requireDataPerm(cred, inode, Perm.R, "read");
     if (!Number.isSafeInteger(offset) || offset < 0) throw fsError("EINVAL", `read: invalid offset ${offset} of inode ${ino}`);
     const n = Math.min(Math.max(0, count), RTMAX);
-    if (inode.extentBytes !== undefined) return { ...(await readExtents(this.db, ino, inode.size, offset, n)), attrs: attrsOf(inode) };
+    if (inode.extentBytes !== undefined) {
+      this.readAhead?.note(ino, inode.size, offset, n);
+      return { ...(await readExtents(this.db, ino, inode.size, offset, n)), attrs: attrsOf(inode) };
+    }
     const { data, eof } = await readData(this.db, ino, inode.size, offset, n);
     return { parts: [data], length: data.length, eof, attrs: attrsOf(inode) };
   }

@@ -150,6 +150,56 @@ describe("file data, layout 2 (segments)", () => {
     }
   });
 
+  it("sequential READs fetch ahead into the cache (fewer, larger GETs); READs elsewhere fetch nothing extra", async () => {
+    class CountingStore extends MemoryStore {
+      segmentGets = 0;
+      segmentBytes = 0;
+      override async get(key: string, range?: { offset: number; length: number }): Promise<Buffer> {
+        const b = await super.get(key, range);
+        if (key.startsWith("seg/")) {
+          await new Promise((r) => setTimeout(r, 10)); // a store with latency, as S3 or a cold disk
+          this.segmentGets++;
+          this.segmentBytes += b.length;
+        }
+        return b;
+      }
+    }
+    const store = new CountingStore();
+    const dbOpts = { ...SMALL_DB, segmentTargetBytes: 64 << 20 };
+    let db = await Db.open(store, testKeys(), dbOpts);
+    let fs = await ZeroFs.open(db, {});
+    const data = new Rng(9).bytes(16 << 20);
+    const f = await newFile(fs);
+    for (let off = 0; off < data.length; off += 1 << 20) await fs.write(root, f, off, data.subarray(off, off + (1 << 20)), StableHow.UNSTABLE);
+    await fs.commit(f);
+    await fs.close();
+    await db.close();
+    for (const readAhead of [false, true]) {
+      db = await Db.open(store, testKeys(), dbOpts);
+      fs = await ZeroFs.open(db, { readAhead });
+      try {
+        store.segmentGets = 0;
+        store.segmentBytes = 0;
+        // One READ at a time, as a single reader does: only read-ahead can overlap the fetches.
+        for (let off = 0; off < data.length; off += 1 << 20) assert.ok((await fs.read(root, f, off, 1 << 20)).data.equals(data.subarray(off, off + (1 << 20))), `read at ${off}`);
+        await new Promise((r) => setTimeout(r, 50));
+        if (!readAhead) assert.equal(store.segmentGets, 16, "one GET per READ");
+        else {
+          assert.ok(store.segmentGets < 12, `${store.segmentGets} GETs with read-ahead (16 without) ${JSON.stringify(fs.readAhead?.stats)}`);
+          assert.ok(store.segmentBytes < data.length * 1.1, `read-ahead fetched ${store.segmentBytes} bytes for ${data.length}: nothing twice`);
+          assert.ok(fs.readAhead!.stats.prefetches > 0);
+          const before = fs.readAhead!.stats.prefetches;
+          const rng = new Rng(10);
+          for (let i = 0; i < 20; i++) await fs.read(root, f, rng.int(0, 15) * (1 << 20) + 4096 * rng.int(1, 200), 4096);
+          assert.equal(fs.readAhead!.stats.prefetches, before, "random READs prefetch nothing");
+        }
+      } finally {
+        await fs.close();
+        await db.close();
+      }
+    }
+  });
+
   it("a small file lives inline in the LSM: its COMMIT uploads no segment; data past 4 KiB goes to segments", () =>
     withFs(async ({ fs, db }) => {
       const before = db.segments.stats().writer.frames;
