@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, unlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DiskCacheStore, type DiskCacheOptions } from "../src/store/disk-cache-store.ts";
@@ -297,4 +297,49 @@ test("cache files are created 0600 and folders 0700", async (t) => {
   }
   for (const name of readdirSync(dir)) if (!/^[0-9a-f]{2}$/.test(name)) assert.equal(mode(join(dir, name)), "600", name);
   await cache.close();
+});
+
+test("parts are not fdatasynced one by one: a session from another boot that never closed loses its parts, a same-boot crash or a clean close keeps them", async (t) => {
+  const inner = new CountingStore();
+  const dir = tempDir(t);
+  const boot = join(tempDir(t), "boot_id");
+  const body = randomBytes(3 * P + 7);
+  await inner.put("sst/y", body);
+  const session = join(dir, "zerofs-disk-cache.session");
+  const reopen = async (id: string) => {
+    writeFileSync(boot, `${id}\n`);
+    return openCache(inner, dir, { bootIdPath: boot });
+  };
+
+  const c1 = await reopen("boot-a");
+  assert.ok((await c1.get("sst/y")).equals(body));
+  await c1.flush(); // parts on disk, the process then dies (no close)
+  assert.equal(readFileSync(session, "utf8").trim(), "boot-a");
+
+  inner.gets = [];
+  const c2 = await reopen("boot-a"); // the same boot: the page cache held everything
+  assert.equal(c2.stats.files, 4);
+  assert.ok((await c2.get("sst/y")).equals(body));
+  assert.deepEqual(inner.gets, [], "a process crash keeps the parts");
+
+  inner.gets = [];
+  const c3 = await reopen("boot-b"); // c2 never closed, and the machine rebooted: parts may be torn
+  assert.equal(c3.stats.files, 0, "parts of an unclean session before a reboot are dropped");
+  assert.equal(partFiles(dir).length, 0);
+  assert.ok((await c3.get("sst/y")).equals(body));
+  assert.equal(inner.gets.length, 1);
+  await c3.close(); // a clean close syncs and ends the session
+  assert.ok(!existsSync(session));
+
+  inner.gets = [];
+  const c4 = await reopen("boot-c");
+  assert.equal(c4.stats.files, 4, "a clean close keeps the parts across a reboot");
+  assert.ok((await c4.get("sst/y")).equals(body));
+  assert.deepEqual(inner.gets, []);
+  await c4.close();
+
+  const c5 = await openCache(inner, dir, { bootIdPath: null }); // no boot id: every part synced, no session file
+  assert.ok((await c5.get("sst/y")).equals(body));
+  assert.ok(!existsSync(session));
+  await c5.close();
 });

@@ -17,11 +17,17 @@
  * without a HEAD: a whole-object GET, or a ranged GET that comes back short, reveals the end. When
  * the size is an exact multiple of N the end is recorded as an empty part file.
  *
- * Parts are written to a temp file, fsynced, then renamed, so after a crash or power loss a part
- * file is either absent or complete (a torn part would look like a short "last" part and make
- * reads of the object come back truncated). On open the directory is rescanned: temp files are
- * deleted, parts are re-registered oldest-mtime first so the most recently written are the last
- * evicted. Recency from reads is not persisted across restarts.
+ * Parts are written to a temp file, then renamed, so after a process crash a part file is either
+ * absent or complete. A power loss or kernel crash can still tear a part that was not flushed (a
+ * torn part would look like a short "last" part and make reads of the object come back
+ * truncated); instead of an fdatasync per part (the cost of a cold read from S3 was dominated
+ * by them), the session file `zerofs-disk-cache.session` holds the kernel's boot id while the
+ * cache is open: found at open with another boot id, the previous session ended in a reboot
+ * without a clean close, so every part is dropped. A clean close fdatasyncs what this session
+ * wrote, then removes the file. Without a readable boot id every part is fdatasynced as before.
+ * On open the directory is rescanned: temp files are deleted, parts are re-registered
+ * oldest-mtime first so the most recently written are the last evicted. Recency from reads is
+ * not persisted across restarts.
  *
  * Eviction is LRU by bytes (lru-cache with maxSize); the budget counts part bytes, reserved
  * before a part is written, so files on disk stay within it (plus filesystem block overhead).
@@ -36,7 +42,7 @@
  * each fetch it (no request de-duplication).
  */
 import { randomBytes, createHash } from "node:crypto";
-import { unlinkSync } from "node:fs";
+import { readFileSync, unlinkSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LRUCache } from "lru-cache";
@@ -46,6 +52,19 @@ import type { ByteRange, ObjectMeta, ObjectStore, PutBody, PutResult } from "./o
 
 export const DEFAULT_PART_SIZE = 1024 * 1024;
 const LAYOUT_FILE = "zerofs-disk-cache.json";
+const SESSION_FILE = "zerofs-disk-cache.session";
+/** Parts fdatasynced at once by a clean close. */
+const CLOSE_SYNC_PARALLEL = 16;
+
+/** The kernel's boot id (changes on every boot), or undefined where it cannot be read. */
+function bootId(path = "/proc/sys/kernel/random/boot_id"): string | undefined {
+  try {
+    const id = readFileSync(path, "utf8").trim();
+    return id.length > 0 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
 const LAYOUT_VERSION = 1;
 const SHARD_RE = /^[0-9a-f]{2}$/;
 const PART_RE = /^([0-9a-f]{64})\.(\d+)$/;
@@ -57,6 +76,8 @@ export interface DiskCacheOptions {
   dir: string;
   /** Byte budget for cached parts. */
   maxBytes: number;
+  /** Where the kernel's boot id is read (tests); null: none, fdatasync every part. */
+  bootIdPath?: string | null;
   /** Which keys hold immutable objects worth caching (e.g. `k => k.startsWith("sst/")`). */
   isCacheable: (key: string) => boolean;
   /** Part size in bytes (default 1 MiB). Changing it across restarts empties the cache. */
@@ -118,6 +139,10 @@ export class DiskCacheStore implements ObjectStore {
   readonly #writing = new Set<string>();
   readonly #pending = new Set<Promise<void>>();
   readonly #shardsMade = new Set<string>();
+  /** This run's boot id (undefined: fdatasync every part). */
+  readonly #boot: string | undefined;
+  /** Part files written this session and not yet fdatasynced. */
+  readonly #unsynced = new Set<string>();
   readonly #stats = { hits: 0, misses: 0, partHits: 0, partMisses: 0, innerGets: 0, evictions: 0, diskErrors: 0 };
 
   /** Opens the cache, re-registering parts left by a previous run. Never fails on disk errors. */
@@ -137,6 +162,7 @@ export class DiskCacheStore implements ObjectStore {
     this.#maxBytes = opts.maxBytes;
     this.#partSize = partSize;
     this.#isCacheable = opts.isCacheable;
+    this.#boot = opts.bootIdPath === null ? undefined : bootId(opts.bootIdPath);
     this.#lru = new LRUCache<string, Part>({
       maxSize: opts.maxBytes,
       // Empty end-of-object markers still occupy an inode; lru-cache needs sizes ≥ 1 anyway.
@@ -196,7 +222,39 @@ export class DiskCacheStore implements ObjectStore {
 
   async close(): Promise<void> {
     await this.flush();
+    await this.#endSession();
     await this.#inner.close();
+  }
+
+  /** Makes this session's parts durable, then marks the cache cleanly closed. */
+  async #endSession(): Promise<void> {
+    if (this.#boot === undefined) return;
+    const names = [...this.#unsynced];
+    this.#unsynced.clear();
+    try {
+      for (let i = 0; i < names.length; i += CLOSE_SYNC_PARALLEL) {
+        await Promise.all(
+          names.slice(i, i + CLOSE_SYNC_PARALLEL).map(async (path) => {
+            let fh;
+            try {
+              fh = await open(path, "r");
+            } catch (err) {
+              if (errCode(err) === "ENOENT") return; // evicted since
+              throw err;
+            }
+            try {
+              await fh.datasync();
+            } finally {
+              await fh.close();
+            }
+          }),
+        );
+      }
+      await unlink(join(this.#dir, SESSION_FILE));
+    } catch (err) {
+      // The session file stays: after a reboot the parts are dropped, which is always safe.
+      this.#diskError(err);
+    }
   }
 
   // ---- reads ------------------------------------------------------------------------------
@@ -362,7 +420,8 @@ export class DiskCacheStore implements ObjectStore {
       const fh = await open(tmp, "wx", FILE_MODE);
       try {
         await fh.writeFile(data);
-        await fh.datasync();
+        // With a boot-id session (see the header) the flush waits for a clean close.
+        if (this.#boot === undefined) await fh.datasync();
       } finally {
         await fh.close();
       }
@@ -371,6 +430,7 @@ export class DiskCacheStore implements ObjectStore {
         return;
       }
       await rename(tmp, final);
+      if (this.#boot !== undefined) this.#unsynced.add(final);
       if (!wanted()) {
         // Evicted or invalidated while renaming: dispose skipped the unlink since the part was
         // not ready, and #writing kept anyone else off this path, so the file is ours to remove.
@@ -392,6 +452,7 @@ export class DiskCacheStore implements ObjectStore {
   #onDispose(part: Part, _name: string, reason: LRUCache.DisposeReason): void {
     if (reason === "set") return; // never happens (we don't overwrite entries), and the file is current
     if (reason === "evict") this.#stats.evictions++;
+    this.#unsynced.delete(this.#path(part.hash, part.index));
     const obj = this.#objects.get(part.hash);
     if (obj?.parts.get(part.index) === part) {
       obj.parts.delete(part.index);
@@ -461,7 +522,18 @@ export class DiskCacheStore implements ObjectStore {
       } catch (err) {
         if (errCode(err) !== "ENOENT" && !(err instanceof SyntaxError)) throw err;
       }
-      const found = await this.#scan(!layoutOk);
+      // A session file from another boot: that run never closed cleanly and a reboot followed, so
+      // parts it wrote without fdatasync may be torn. Drop them all (a cache can always refill).
+      const sessionPath = join(this.#dir, SESSION_FILE);
+      let previous: string | undefined;
+      try {
+        previous = (await readFile(sessionPath, "utf8")).trim();
+      } catch (err) {
+        if (errCode(err) !== "ENOENT") throw err;
+      }
+      const rebooted = previous !== undefined && (this.#boot === undefined || previous !== this.#boot);
+      const found = await this.#scan(!layoutOk || rebooted);
+      if (this.#boot !== undefined) await writeFile(sessionPath, this.#boot + "\n", { mode: FILE_MODE });
       if (!layoutOk) await writeFile(layoutPath, JSON.stringify({ version: LAYOUT_VERSION, partSize: this.#partSize }) + "\n", { mode: FILE_MODE });
       this.#register(found);
     } catch (err) {
