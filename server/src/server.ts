@@ -224,8 +224,13 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
       block: db.stats().blockCache,
       ...(diskCache ? { disk: { hits: diskCache.stats.hits, misses: diskCache.stats.misses } } : {}),
     });
+    metrics.fenced = () => db.isFenced;
+    if (diskCache) metrics.diskCache = () => ({ bytes: diskCache.stats.bytes, maxBytes: config.cacheBytes });
+    // Taken once: db.segments refuses once the engine failed (fenced), and /metrics must keep
+    // answering then (zerofs_writer_fenced is what says so).
+    const segments = db.segments;
     metrics.dataStats = () => {
-      const seg = db.segments.stats();
+      const seg = segments.stats();
       const gc = fs?.segmentGc?.stats;
       return {
         extentCache: { hits: seg.reader.hits, misses: seg.reader.misses },
@@ -235,7 +240,6 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
       };
     };
     const extentCacheBytes = dbOptions.extentCacheBytes ?? cacheBudget.extentCacheBytes;
-    const segments = db.segments;
     metrics.memoryCache = () => {
       const bc = db.stats().blockCache;
       return { block: { bytes: bc.bytes, maxBytes: bc.maxBytes }, extent: { bytes: segments.stats().cachedBytes, maxBytes: extentCacheBytes } };

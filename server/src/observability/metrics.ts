@@ -120,6 +120,28 @@ export class ServerMetrics {
     collect: (): void => this.bufferBudget.set(this.rpcState().budget),
   });
   readonly ready = new Gauge({ name: "zerofs_ready", help: "1 when the server accepts NFS requests", registers: [this.registry] });
+  /** Set by the server once the engine is open; read at scrape time. */
+  fenced: () => boolean = () => false;
+  readonly writerFenced: Gauge = new Gauge({
+    name: "zerofs_writer_fenced",
+    help: "1 once another server opened this volume and fenced this one out (it writes nothing more; restart it or stop the other)",
+    registers: [this.registry],
+    collect: (): void => this.writerFenced.set(this.fenced() ? 1 : 0),
+  });
+  /** Set by the server once the engine is open: the on-disk cache's use and budget (0 and 0 without one). */
+  diskCache: () => { bytes: number; maxBytes: number } = () => ({ bytes: 0, maxBytes: 0 });
+  readonly diskCacheUsed: Gauge = new Gauge({
+    name: "zerofs_disk_cache_used_bytes",
+    help: "bytes the on-disk cache (SLATEDB_CACHE_DIR) holds now, files being written included",
+    registers: [this.registry],
+    collect: (): void => this.diskCacheUsed.set(this.diskCache().bytes),
+  });
+  readonly diskCacheLimit: Gauge = new Gauge({
+    name: "zerofs_disk_cache_limit_bytes",
+    help: "budget of the on-disk cache (SLATEDB_CACHE_SIZE_GB); 0 without an on-disk cache",
+    registers: [this.registry],
+    collect: (): void => this.diskCacheLimit.set(this.diskCache().maxBytes),
+  });
   readonly storeDegraded = new Gauge({
     name: "zerofs_store_degraded",
     help: "1 while the object store is failing or not answering within its deadline (the server still answers from cache)",
