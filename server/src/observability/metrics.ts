@@ -1,5 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { StoreOp } from "../store/errors.ts";
 import type { StoreObserver } from "../store/instrumented-store.ts";
+
+/** Every store operation (a Record, so that a new StoreOp fails to compile until listed). */
+const STORE_OPS = Object.keys({ get: 0, put: 0, putIfAbsent: 0, putIfMatch: 0, head: 0, list: 0, delete: 0 } satisfies Record<StoreOp, 0>) as StoreOp[];
 
 /** Seconds buckets from 50 µs to 10 s: NFS calls span cached GETATTRs to S3 round trips. */
 const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
@@ -209,6 +213,9 @@ export class ServerMetrics {
   });
 
   constructor() {
+    // Exists at 0 from the start: rate() and increase() (the chart's stall alert) cannot see a
+    // series' first sample, and dashboards show 0 rather than "no data".
+    for (const op of STORE_OPS) this.storeTimeouts.inc({ op }, 0);
     collectDefaultMetrics({ register: this.registry });
   }
 
