@@ -74,6 +74,10 @@ export function storeOptions(config: Config): OpenStoreOptions {
   };
 }
 
+function withThrottleCount(o: OpenStoreOptions, onThrottled: () => void): OpenStoreOptions {
+  return o.s3 ? { ...o, s3: { ...o.s3, onThrottled } } : o;
+}
+
 /** Allowed-client check from CIDRs (node's BlockList does the matching). */
 export function clientFilter(cidrs: readonly string[]): (address: string) => boolean {
   const list = new BlockList();
@@ -109,7 +113,7 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
     vol = await openDatabase({
       url: config.url,
       password: config.password,
-      store: storeOptions(config),
+      store: withThrottleCount(storeOptions(config), () => metrics.storeThrottled.inc()),
       cache: { dir: config.cacheDir, maxBytes: config.cacheBytes },
       keyring: {
         create: !config.noCreate,

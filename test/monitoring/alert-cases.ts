@@ -61,6 +61,8 @@ export const ALERT_CASES: AlertCase[] = [
     evalTime: "20m",
     fires: [],
   },
+  { alert: "ZeroFSObjectStoreThrottled", name: "30 throttled attempts a minute", series: { [`zerofs_store_throttled_total{${srv}}`]: "0+30x30" }, evalTime: "25m", fires: [{ ...vol, severity: "warning" }] },
+  { alert: "ZeroFSObjectStoreThrottled", name: "one throttled attempt a minute (a burst the SDK absorbs)", series: { [`zerofs_store_throttled_total{${srv}}`]: "0+1x30" }, evalTime: "25m", fires: [] },
   { alert: "ZeroFSObjectStoreStalls", name: "6 timeouts a minute", series: { [`zerofs_store_request_timeouts_total{${srv}, op="get"}`]: "0+6x30" }, evalTime: "20m", fires: [{ ...vol, severity: "warning" }] },
   { alert: "ZeroFSObjectStoreStalls", name: "no timeouts", series: { [`zerofs_store_request_timeouts_total{${srv}, op="get"}`]: "0x30" }, evalTime: "20m", fires: [] },
   {

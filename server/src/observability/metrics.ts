@@ -157,6 +157,11 @@ export class ServerMetrics {
     labelNames: ["op"] as const,
     registers: [this.registry],
   });
+  readonly storeThrottled = new Counter({
+    name: "zerofs_store_throttled_total",
+    help: "object store attempts refused for the request rate (S3 503 SlowDown, 429), retried ones included",
+    registers: [this.registry],
+  });
   readonly storeOutages = new Counter({ name: "zerofs_store_outages_total", help: "times the object store became degraded", registers: [this.registry] });
   /** Set by the server once the filesystem is open; read at scrape time (layout-2 file data). */
   dataStats: () => DataStats = () => EMPTY_DATA_STATS;
