@@ -97,6 +97,23 @@ export const ALERT_CASES: AlertCase[] = [
   },
   { alert: "ZeroFSOperatorReconcileErrors", name: "two errors long ago", series: { [`zerofs_operator_reconcile_errors_total{${op}}`]: "0 1 2x60" }, evalTime: "40m", fires: [] },
   {
+    alert: "ZeroFSVolumeNotReady",
+    name: "Provisioning for 16 minutes",
+    series: { [`zerofs_operator_volume_phase{${op.replace('namespace="zerofs-system"', 'namespace="team-a"')}, volume="v1", phase="Provisioning"}`]: "1x20" },
+    evalTime: "16m",
+    fires: [{ ...vol, severity: "warning" }],
+  },
+  {
+    alert: "ZeroFSVolumeNotReady",
+    name: "Provisioning for 5 minutes, then Ready",
+    series: {
+      [`zerofs_operator_volume_phase{${op.replace('namespace="zerofs-system"', 'namespace="team-a"')}, volume="v1", phase="Provisioning"}`]: "1x5",
+      [`zerofs_operator_volume_phase{${op.replace('namespace="zerofs-system"', 'namespace="team-a"')}, volume="v1", phase="Ready"}`]: "_x5 1x15",
+    },
+    evalTime: "16m",
+    fires: [],
+  },
+  {
     alert: "ZeroFSVolumeDegraded",
     name: "Degraded for 15 minutes",
     series: { [`zerofs_operator_volume_phase{${op.replace('namespace="zerofs-system"', 'namespace="team-a"')}, volume="v1", phase="Degraded"}`]: "1x20" },
