@@ -24,6 +24,7 @@ import { GuardedStore } from "./store/guarded-store.ts";
 import { StoreHealth } from "./store/health.ts";
 import { InstrumentedStore } from "./store/instrumented-store.ts";
 import type { DbOptions } from "./lsm/db.ts";
+import { defaultCryptoThreads } from "./config/cpu.ts";
 import { containerMemoryLimit, memoryCacheBudget } from "./config/memory.ts";
 
 export interface RunningServer {
@@ -141,6 +142,7 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
         durableWaitMs: 2 * config.storeTimeoutMs,
         blockCacheBytes: cacheBudget.blockCacheBytes,
         extentCacheBytes: cacheBudget.extentCacheBytes,
+        cryptoThreads: config.cryptoThreads ?? defaultCryptoThreads(),
         ...dbOptions,
       },
     });

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { createBlockSealer } from "../../server/src/crypto/block-sealer.ts";
+import type { CryptoWorkers } from "../../server/src/crypto/crypto-workers.ts";
 import type { Sealer } from "../../server/src/crypto/sealer.ts";
 import type { SealerSource } from "../../server/src/lsm/db.ts";
 
@@ -10,11 +11,13 @@ import type { SealerSource } from "../../server/src/lsm/db.ts";
 export function testKeys(secret = "zerofs-test-secret"): SealerSource {
   const sealers = new Map<string, Sealer>();
   return {
-    sealer(purpose: string): Sealer {
-      let s = sealers.get(purpose);
+    sealer(purpose: string, opts: { workers?: CryptoWorkers } = {}): Sealer {
+      // One sealer per purpose and pool: a pooled sealer registers its key with that pool.
+      const id = opts.workers ? purpose : `${purpose}\0inline`;
+      let s = opts.workers ? undefined : sealers.get(id);
       if (!s) {
-        s = createBlockSealer(createHash("sha256").update(`${secret}/${purpose}`).digest());
-        sealers.set(purpose, s);
+        s = createBlockSealer(createHash("sha256").update(`${secret}/${purpose}`).digest(), opts.workers ? { workers: opts.workers } : {});
+        if (!opts.workers) sealers.set(id, s);
       }
       return s;
     },

@@ -48,7 +48,13 @@ export const SETTINGS = {
     env: "ZEROFS_MEMORY_CACHE_MB",
     flag: "memory-cache-mb",
     help: "MiB of memory for the caches of decrypted data: a quarter for SST blocks (metadata), the rest for file data (extents); at least 16",
-    default: "25% of the container's memory limit (cgroup), else 512 or 25% of the machine's memory if less",
+    default: "25% of the container's memory limit (cgroup), else 25% of the machine's memory, at most 4096",
+  },
+  cryptoThreads: {
+    env: "ZEROFS_CRYPTO_THREADS",
+    flag: "crypto-threads",
+    help: "worker threads that encrypt and decrypt file data off the event loop; 0: on the event loop",
+    default: "the usable CPUs (os.availableParallelism, lowered by a cgroup CPU quota) minus one, 0 to 4",
   },
   capacity: { env: "ZEROFS_CAPACITY_BYTES", flag: "capacity", help: "optional capacity limit in bytes; writes past it get ENOSPC" },
   maxConnections: { env: "ZEROFS_MAX_CONNECTIONS", flag: "max-connections", help: "NFS connections at most; when full the longest-idle one is closed for a new one", default: "220" },
@@ -115,6 +121,8 @@ export interface Config {
   capacityBytes: number | undefined;
   /** ZEROFS_MEMORY_CACHE_MB in bytes; undefined: derived from the memory limit at start (config/memory.ts). */
   memoryCacheBytes: number | undefined;
+  /** ZEROFS_CRYPTO_THREADS; undefined: defaultCryptoThreads() at start. */
+  cryptoThreads: number | undefined;
   /** Connection and buffer limits of the NFS server (see the settings above). */
   limits: ConnectionLimitsConfig;
   /** Deadline of one object store request (ms). */
@@ -378,6 +386,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     noCreate: get("noCreate", BOOL, "false") ?? false,
     capacityBytes: capacity,
     memoryCacheBytes: memoryCacheMb === undefined ? undefined : memoryCacheMb * 1024 * 1024,
+    cryptoThreads: get("cryptoThreads", z.coerce.number({ error: "expected a number of threads" }).int("expected a whole number").min(0, "expected 0 or more").max(64, "expected at most 64")),
     limits: {
       maxConnections: get("maxConnections", COUNT, "220") ?? 220,
       maxBufferedBytes: get("maxBufferedBytes", BYTES, "268435456") ?? 268435456,

@@ -6,7 +6,8 @@
  *   offset  size  field
  *   0       1     version   = 0x01
  *   1       1     flags     bit 0: body was zstd-compressed before encryption; bits 1-7: 0
- *   2       24    nonce     random (XChaCha's 192-bit nonce makes random nonces safe)
+ *   2       24    nonce     unique: a random 16-byte prefix (new every 2^20 blocks) and an 8-byte
+ *                           counter under it (xchacha.ts XChaChaKey; readers need not know)
  *   26      n+16  ciphertext ‖ Poly1305 tag
  *
  * AEAD associated data = version ‖ flags ‖ caller AAD. The two header bytes are fixed-length,
@@ -21,11 +22,11 @@
  * file and metadata contents at rest, not a channel an attacker can inject chosen text into
  * and observe interactively.
  */
-import { randomFillSync } from "node:crypto";
 import { compress, decompress } from "@mongodb-js/zstd";
 import { looksIncompressible } from "./compressibility.ts";
 import { SealError, type PreparedBlock, type Sealer } from "./sealer.ts";
-import { XCHACHA_KEY_BYTES, XCHACHA_NONCE_BYTES, XCHACHA_TAG_BYTES, xchachaOpen, xchachaSealParts } from "./xchacha.ts";
+import type { CryptoWorkers } from "./crypto-workers.ts";
+import { XCHACHA_KEY_BYTES, XCHACHA_NONCE_BYTES, XCHACHA_TAG_BYTES, XChaChaKey } from "./xchacha.ts";
 
 export const SEAL_VERSION = 1;
 const FLAG_ZSTD = 0x01;
@@ -42,6 +43,8 @@ export interface BlockSealerOptions {
   level?: number;
   /** Set false to never compress (e.g. data known to be compressed already). Default true. */
   compress?: boolean;
+  /** Worker threads that encrypt (sealAsync) and open off the event loop. */
+  workers?: CryptoWorkers;
 }
 
 /** Zero-copy Buffer view of any Uint8Array (the zstd binding only accepts Buffers). */
@@ -57,12 +60,47 @@ function aeadAad(header: Uint8Array, aad: Uint8Array): Buffer {
   return out;
 }
 
+/** Encrypts an already compressed (or raw) body: `header ‖ nonce ‖ ciphertext ‖ tag` as pieces. */
+export function sealBody(k: XChaChaKey, body: Uint8Array, flags: number, aad: Uint8Array): Buffer[] {
+  const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
+  prefix[0] = SEAL_VERSION;
+  prefix[1] = flags;
+  const [ciphertext, tag] = k.sealParts(body, aeadAad(prefix, aad), prefix.subarray(HEADER_BYTES));
+  return [prefix, ciphertext!, tag!];
+}
+
+/** Checks the header, authenticates, decrypts and (if flagged) decompresses a sealed block. */
+export async function openSealed(k: XChaChaKey, sealed: Uint8Array, aad: Uint8Array): Promise<Buffer> {
+  if (sealed.length < SEAL_OVERHEAD) {
+    throw new SealError(`sealed block is ${sealed.length} bytes, shorter than the minimum ${SEAL_OVERHEAD} (truncated or not a sealed block)`);
+  }
+  const version = sealed[0]!;
+  if (version !== SEAL_VERSION) {
+    throw new SealError(`sealed block has format version ${version}; this build reads only version ${SEAL_VERSION} (written by a newer ZeroFS, or not a sealed block)`);
+  }
+  const flags = sealed[1]!;
+  if ((flags & ~KNOWN_FLAGS) !== 0) {
+    throw new SealError(`sealed block has unknown flag bits 0x${flags.toString(16).padStart(2, "0")}`);
+  }
+  const nonce = sealed.subarray(HEADER_BYTES, PREFIX_BYTES);
+  const body = k.open(nonce, sealed.subarray(PREFIX_BYTES), aeadAad(sealed, aad));
+  if ((flags & FLAG_ZSTD) === 0) return body;
+  try {
+    return await decompress(body);
+  } catch (err) {
+    // Authenticated but undecodable means a writer bug, not tampering; still refuse it.
+    throw new SealError("sealed block authenticated but its zstd body failed to decompress", { cause: err });
+  }
+}
+
 export function createBlockSealer(key: Uint8Array, opts: BlockSealerOptions = {}): Sealer {
   if (key.length !== XCHACHA_KEY_BYTES) throw new RangeError(`block sealer key must be ${XCHACHA_KEY_BYTES} bytes, got ${key.length}`);
-  // Private copy: the caller may wipe or reuse its buffer.
-  const k = Buffer.from(key);
+  const k = new XChaChaKey(key); // holds a private copy: the caller may wipe or reuse its buffer
   const level = opts.level ?? 3;
   const tryCompress = opts.compress ?? true;
+  // With worker threads, encryption and opening run there (the same code, crypto-worker.ts).
+  const workers = opts.workers;
+  const keyIndex = workers?.register(key);
 
   return {
     async seal(plain: Uint8Array, aad: Uint8Array): Promise<Buffer> {
@@ -81,38 +119,16 @@ export function createBlockSealer(key: Uint8Array, opts: BlockSealerOptions = {}
         }
       }
       return {
-        sealParts(aad: Uint8Array): Buffer[] {
-          // prefix = header ‖ nonce, followed by ciphertext ‖ tag.
-          const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
-          prefix[0] = SEAL_VERSION;
-          prefix[1] = flags;
-          randomFillSync(prefix, HEADER_BYTES, XCHACHA_NONCE_BYTES);
-          return xchachaSealParts(k, prefix.subarray(HEADER_BYTES), body, aeadAad(prefix, aad), prefix);
-        },
+        sealedLength: SEAL_OVERHEAD + body.length,
+        sealParts: (aad: Uint8Array): Buffer[] => sealBody(k, body, flags, aad),
+        sealAsync: (aad: Uint8Array): Promise<Buffer[]> =>
+          workers && keyIndex !== undefined ? workers.seal(keyIndex, body, flags, aad).then((b) => [b]) : Promise.resolve(sealBody(k, body, flags, aad)),
       };
     },
 
-    async open(sealed: Uint8Array, aad: Uint8Array): Promise<Buffer> {
-      if (sealed.length < SEAL_OVERHEAD) {
-        throw new SealError(`sealed block is ${sealed.length} bytes, shorter than the minimum ${SEAL_OVERHEAD} (truncated or not a sealed block)`);
-      }
-      const version = sealed[0]!;
-      if (version !== SEAL_VERSION) {
-        throw new SealError(`sealed block has format version ${version}; this build reads only version ${SEAL_VERSION} (written by a newer ZeroFS, or not a sealed block)`);
-      }
-      const flags = sealed[1]!;
-      if ((flags & ~KNOWN_FLAGS) !== 0) {
-        throw new SealError(`sealed block has unknown flag bits 0x${flags.toString(16).padStart(2, "0")}`);
-      }
-      const nonce = sealed.subarray(HEADER_BYTES, PREFIX_BYTES);
-      const body = xchachaOpen(k, nonce, sealed.subarray(PREFIX_BYTES), aeadAad(sealed, aad));
-      if ((flags & FLAG_ZSTD) === 0) return body;
-      try {
-        return await decompress(body);
-      } catch (err) {
-        // Authenticated but undecodable means a writer bug, not tampering; still refuse it.
-        throw new SealError("sealed block authenticated but its zstd body failed to decompress", { cause: err });
-      }
+    open(sealed: Uint8Array, aad: Uint8Array): Promise<Buffer> {
+      if (workers && keyIndex !== undefined) return workers.open(keyIndex, sealed, aad);
+      return openSealed(k, sealed, aad);
     },
   };
 }

@@ -32,6 +32,7 @@ import * as argon2 from "argon2";
 import { ObjectNotFoundError, PreconditionFailedError } from "../store/errors.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 import { createBlockSealer } from "./block-sealer.ts";
+import type { CryptoWorkers } from "./crypto-workers.ts";
 import { SealError, type Sealer } from "./sealer.ts";
 import { xchachaOpen, xchachaSeal, XCHACHA_NONCE_BYTES, XCHACHA_TAG_BYTES } from "./xchacha.ts";
 
@@ -263,14 +264,15 @@ class DekKeyring implements Keyring {
     return deriveSubkey(this.#dek, purpose);
   }
 
-  sealer(purpose: string): Sealer {
-    let s = this.#sealers.get(purpose);
+  /** The sealer for `purpose`; with `workers`, a new one that encrypts and opens on them. */
+  sealer(purpose: string, opts: { workers?: CryptoWorkers } = {}): Sealer {
+    let s = opts.workers ? undefined : this.#sealers.get(purpose);
     if (!s) {
       // "seal/" keeps sealer keys apart from any subkey a caller derives for another use.
       const key = this.subkey(`seal/${purpose}`);
-      s = createBlockSealer(key);
-      key.fill(0); // the sealer keeps its own copy
-      this.#sealers.set(purpose, s);
+      s = createBlockSealer(key, opts.workers ? { workers: opts.workers } : {});
+      key.fill(0); // the sealer (and the workers) keep their own copies
+      if (!opts.workers) this.#sealers.set(purpose, s);
     }
     return s;
   }

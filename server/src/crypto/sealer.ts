@@ -19,7 +19,11 @@ export interface Sealer {
 }
 
 export interface PreparedBlock {
+  /** Bytes the sealed block will take (known before encryption: the body is final). */
+  readonly sealedLength: number;
   sealParts(aad: Uint8Array): Buffer[];
+  /** The same bytes, encrypted off the event loop when the sealer has worker threads. */
+  sealAsync(aad: Uint8Array): Promise<Buffer[]>;
 }
 
 export class SealError extends Error {

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { CryptoWorkers } from "../crypto/crypto-workers.ts";
 import type { Sealer } from "../crypto/sealer.ts";
 import { InjectedCrashError, ObjectNotFoundError, PreconditionFailedError, StoreUnavailableError, isStoreUnavailable } from "../store/errors.ts";
 import type { ObjectStore } from "../store/object-store.ts";
@@ -29,7 +30,8 @@ import { Segments } from "./segments/segments.ts";
 
 /** Source of per-purpose sealers (the keyring): WAL, SST blocks and manifests use distinct subkeys. */
 export interface SealerSource {
-  sealer(purpose: string): Sealer;
+  /** The sealer for `purpose`; with `workers`, one that encrypts and opens on those threads. */
+  sealer(purpose: string, opts?: { workers?: CryptoWorkers }): Sealer;
 }
 
 export interface DbOptions {
@@ -86,6 +88,8 @@ export interface DbOptions {
   segmentMaxBufferedBytes: number;
   /** In-memory cache of file data (extent plaintext). */
   extentCacheBytes: number;
+  /** Worker threads sealing and opening file data frames (0: on the event loop). */
+  cryptoThreads: number;
   /**
    * Longest a caller waits for durability (write with awaitDurable, flush) or for room in a
    * full set of memtables; past it the caller gets StoreUnavailableError while the work goes on
@@ -119,6 +123,7 @@ export const DEFAULT_DB_OPTIONS: DbOptions = {
   segmentTargetBytes: 8 * 1024 * 1024,
   segmentMaxBufferedBytes: 64 * 1024 * 1024,
   extentCacheBytes: 256 * 1024 * 1024,
+  cryptoThreads: 0,
   durableWaitMs: Infinity,
 };
 
@@ -169,6 +174,7 @@ export class Db {
   private wal!: WalWriter;
   private segmentStore!: Segments;
   private readonly keys: SealerSource;
+  private cryptoWorkers: CryptoWorkers | undefined;
 
   private readonly readers = new Map<string, Promise<SstReader>>();
   /** Open scan snapshots (seq → count), so the memtable keeps what they can see. */
@@ -295,7 +301,9 @@ export class Db {
     // We own fenceId: nothing above it was or can be acknowledged. Claim the window after it.
     await Promise.all(Array.from({ length: WAL_WINDOW - 1 }, (_, k) => this.claimWalId(fenceId + 1 + k, epoch)));
     const nextWalId = fenceId + WAL_WINDOW;
-    this.segmentStore = new Segments(this.store, this.keys.sealer("lsm/segment"), epoch, {
+    if (this.opts.cryptoThreads > 0) this.cryptoWorkers = new CryptoWorkers(this.opts.cryptoThreads);
+    const segmentSealer = this.keys.sealer("lsm/segment", this.cryptoWorkers ? { workers: this.cryptoWorkers } : {});
+    this.segmentStore = new Segments(this.store, segmentSealer, epoch, {
       targetBytes: this.opts.segmentTargetBytes,
       maxBufferedBytes: this.opts.segmentMaxBufferedBytes,
       extentCacheBytes: this.opts.extentCacheBytes,
@@ -832,6 +840,8 @@ export class Db {
       this.segmentStore.writer.abort(new DbClosedError());
       for (const w of this.capacityWaiters.splice(0)) w();
     }
+    // Every upload has finished or given up by now: nothing waits for the workers any more.
+    await this.cryptoWorkers?.close();
     if (gaveUp) throw gaveUp;
     if (this.failure) throw this.failure;
   }

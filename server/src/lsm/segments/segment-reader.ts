@@ -148,7 +148,7 @@ export class SegmentReader {
     let sealed: Buffer;
     if (parts) {
       this.stats.memoryReads++;
-      sealed = Buffer.concat(parts);
+      sealed = Buffer.concat(await parts);
     } else {
       sealed = await this.store.get(key, { offset: ref.offset, length: ref.length });
       this.stats.fetchedBytes += sealed.length;

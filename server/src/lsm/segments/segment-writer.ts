@@ -36,10 +36,11 @@ export interface SegmentWriterOptions {
 interface Segment {
   id: SegmentId;
   key: string;
-  parts: Buffer[];
+  /** Each frame's sealed parts, in order; encryption may still be running (worker threads). */
+  sealed: Promise<Buffer[]>[];
   bytes: number;
   /** Sealed parts of each frame by offset, for reads before the segment is durable. */
-  frames: Map<number, Buffer[]>;
+  frames: Map<number, Promise<Buffer[]>>;
 }
 
 export interface SegmentWriterStats {
@@ -83,18 +84,23 @@ export class SegmentWriter {
     let seg = this.open;
     if (!seg) {
       const id = { epoch: this.epoch, seq: this.nextSeq++ };
-      seg = { id, key: segmentKey(id), parts: [], bytes: 0, frames: new Map() };
+      seg = { id, key: segmentKey(id), sealed: [], bytes: 0, frames: new Map() };
       this.open = seg;
     }
+    // The frame's place is fixed now (its size is known before encryption), so the pointer can
+    // go into the caller's batch while the bytes are still being sealed.
     const offset = seg.bytes;
-    const parts = prepared.sealParts(blockAad(seg.key, offset));
-    let length = 0;
-    for (const p of parts) {
-      seg.parts.push(p);
-      length += p.length;
-    }
+    const length = prepared.sealedLength;
+    const key = seg.key;
+    const sealed = prepared.sealAsync(blockAad(key, offset)).then((parts) => {
+      const got = parts.reduce((n, p) => n + p.length, 0);
+      if (got !== length) throw new Error(`sealing frame ${offset} of ${key} gave ${got} bytes, ${length} were reserved`);
+      return parts;
+    });
+    sealed.catch(() => undefined); // awaited by the upload (which fails the writer) and by reads
+    seg.sealed.push(sealed);
     seg.bytes += length;
-    seg.frames.set(offset, parts);
+    seg.frames.set(offset, sealed);
     this.unsettled.set(seg.id.seq, (this.unsettled.get(seg.id.seq) ?? 0) + 1);
     this.stats.frames++;
     const ref: FrameRef = { epoch: this.epoch, seq: seg.id.seq, offset, length };
@@ -133,7 +139,7 @@ export class SegmentWriter {
   }
 
   /** Sealed parts of a frame whose segment is not yet durable (undefined otherwise). */
-  frame(ref: FrameRef): Buffer[] | undefined {
+  frame(ref: FrameRef): Promise<Buffer[]> | undefined {
     if (ref.epoch !== this.epoch) return undefined;
     const seg = this.open?.id.seq === ref.seq ? this.open : this.uploading.get(ref.seq)?.seg;
     return seg?.frames.get(ref.offset);
@@ -177,7 +183,17 @@ export class SegmentWriter {
   }
 
   private async upload(seg: Segment): Promise<void> {
-    const body = Buffer.concat(seg.parts, seg.bytes);
+    // The frames go to the store as they are (one writev locally): joining 8 MiB of them into
+    // one buffer first cost 9% of a sequential write's CPU.
+    let body: Buffer[];
+    try {
+      body = (await Promise.all(seg.sealed)).flat();
+    } catch (err) {
+      // Sealing does not fail for outside reasons (a dead worker thread, a bug): stop writing.
+      const e = new Error(`sealing the frames of ${seg.key} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      this.abort(e);
+      throw e;
+    }
     const started = performance.now();
     for (let attempt = 1; ; attempt++) {
       if (this.failed) throw this.failed;
