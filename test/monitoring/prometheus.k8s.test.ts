@@ -116,6 +116,10 @@ describe("dashboard and alerts against a real Prometheus scraping zerofs and the
     const port = await freePort();
     api = `http://127.0.0.1:${port}`;
     prom = spawn(prometheus, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    // If the test process dies without its after() hook, do not leave Prometheus running.
+    const killProm = (): void => void prom.kill("SIGKILL");
+    process.once("exit", killProm);
+    prom.once("exit", () => process.removeListener("exit", killProm));
     prom.stdout!.on("data", (c: Buffer) => (promOut += c.toString()));
     prom.stderr!.on("data", (c: Buffer) => (promOut += c.toString()));
     for (let i = 0; ; i++) {
