@@ -75,6 +75,10 @@ export function storeOptions(config: Config): OpenStoreOptions {
   };
 }
 
+function withThrottleCount(o: OpenStoreOptions, onThrottled: () => void): OpenStoreOptions {
+  return o.s3 ? { ...o, s3: { ...o.s3, onThrottled } } : o;
+}
+
 /** Allowed-client check from CIDRs (node's BlockList does the matching). */
 export function clientFilter(cidrs: readonly string[]): (address: string) => boolean {
   const list = new BlockList();
@@ -110,7 +114,7 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
     vol = await openDatabase({
       url: config.url,
       password: config.password,
-      store: storeOptions(config),
+      store: withThrottleCount(storeOptions(config), () => metrics.storeThrottled.inc()),
       cache: { dir: config.cacheDir, maxBytes: config.cacheBytes },
       keyring: {
         create: !config.noCreate,
@@ -226,8 +230,13 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
       block: db.stats().blockCache,
       ...(diskCache ? { disk: { hits: diskCache.stats.hits, misses: diskCache.stats.misses } } : {}),
     });
+    metrics.fenced = () => db.isFenced;
+    if (diskCache) metrics.diskCache = () => ({ bytes: diskCache.stats.bytes, maxBytes: config.cacheBytes });
+    // Taken once: db.segments refuses once the engine failed (fenced), and /metrics must keep
+    // answering then (zerofs_writer_fenced is what says so).
+    const segments = db.segments;
     metrics.dataStats = () => {
-      const seg = db.segments.stats();
+      const seg = segments.stats();
       const gc = fs?.segmentGc?.stats;
       return {
         extentCache: { hits: seg.reader.hits, misses: seg.reader.misses },
@@ -237,7 +246,6 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
       };
     };
     const extentCacheBytes = dbOptions.extentCacheBytes ?? cacheBudget.extentCacheBytes;
-    const segments = db.segments;
     metrics.memoryCache = () => {
       const bc = db.stats().blockCache;
       return { block: { bytes: bc.bytes, maxBytes: bc.maxBytes }, extent: { bytes: segments.stats().cachedBytes, maxBytes: extentCacheBytes } };

@@ -197,6 +197,13 @@ export class Controller {
     for (const p of this.phases.values()) counts.set(p, (counts.get(p) ?? 0) + 1);
     this.o.metrics.volumes.reset();
     for (const [p, n] of counts) this.o.metrics.volumes.set({ phase: p }, n);
+    // One series per volume (its current phase) so that an alert names the volume and a
+    // "for:" clause measures how long that one volume stayed Degraded or Rotating.
+    this.o.metrics.volumePhase.reset();
+    for (const [key, p] of this.phases) {
+      const slash = key.indexOf("/");
+      this.o.metrics.volumePhase.set({ namespace: key.slice(0, slash), volume: key.slice(slash + 1), phase: p }, 1);
+    }
   }
 }
 

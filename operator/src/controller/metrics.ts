@@ -50,6 +50,12 @@ export class OperatorMetrics {
     labelNames: ["phase"] as const,
     registers: [this.registry],
   });
+  readonly volumePhase = new Gauge({
+    name: "zerofs_operator_volume_phase",
+    help: "1 for each ZeroFSVolume's phase as last reconciled (labels namespace, volume, phase).",
+    labelNames: ["namespace", "volume", "phase"] as const,
+    registers: [this.registry],
+  });
   readonly rotations = new Counter({
     name: "zerofs_operator_password_rotations_total",
     help: "Finished password rotations by result.",
@@ -58,6 +64,9 @@ export class OperatorMetrics {
   });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
+    // Both results exist from the start: increase() cannot see a series' first sample, so an
+    // alert on the first failed rotation needs the series at 0 before it.
+    for (const result of ["succeeded", "failed"]) this.rotations.inc({ result }, 0);
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: "zerofs_operator_" });
   }
 

@@ -1,5 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { StoreOp } from "../store/errors.ts";
 import type { StoreObserver } from "../store/instrumented-store.ts";
+
+/** Every store operation (a Record, so that a new StoreOp fails to compile until listed). */
+const STORE_OPS = Object.keys({ get: 0, put: 0, putIfAbsent: 0, putIfMatch: 0, head: 0, list: 0, delete: 0 } satisfies Record<StoreOp, 0>) as StoreOp[];
 
 /** Seconds buckets from 50 µs to 10 s: NFS calls span cached GETATTRs to S3 round trips. */
 const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
@@ -120,6 +124,28 @@ export class ServerMetrics {
     collect: (): void => this.bufferBudget.set(this.rpcState().budget),
   });
   readonly ready = new Gauge({ name: "zerofs_ready", help: "1 when the server accepts NFS requests", registers: [this.registry] });
+  /** Set by the server once the engine is open; read at scrape time. */
+  fenced: () => boolean = () => false;
+  readonly writerFenced: Gauge = new Gauge({
+    name: "zerofs_writer_fenced",
+    help: "1 once another server opened this volume and fenced this one out (it writes nothing more; restart it or stop the other)",
+    registers: [this.registry],
+    collect: (): void => this.writerFenced.set(this.fenced() ? 1 : 0),
+  });
+  /** Set by the server once the engine is open: the on-disk cache's use and budget (0 and 0 without one). */
+  diskCache: () => { bytes: number; maxBytes: number } = () => ({ bytes: 0, maxBytes: 0 });
+  readonly diskCacheUsed: Gauge = new Gauge({
+    name: "zerofs_disk_cache_used_bytes",
+    help: "bytes the on-disk cache (SLATEDB_CACHE_DIR) holds now, files being written included",
+    registers: [this.registry],
+    collect: (): void => this.diskCacheUsed.set(this.diskCache().bytes),
+  });
+  readonly diskCacheLimit: Gauge = new Gauge({
+    name: "zerofs_disk_cache_limit_bytes",
+    help: "budget of the on-disk cache (SLATEDB_CACHE_SIZE_GB); 0 without an on-disk cache",
+    registers: [this.registry],
+    collect: (): void => this.diskCacheLimit.set(this.diskCache().maxBytes),
+  });
   readonly storeDegraded = new Gauge({
     name: "zerofs_store_degraded",
     help: "1 while the object store is failing or not answering within its deadline (the server still answers from cache)",
@@ -129,6 +155,11 @@ export class ServerMetrics {
     name: "zerofs_store_request_timeouts_total",
     help: "object store requests abandoned at their deadline (stalls), by operation",
     labelNames: ["op"] as const,
+    registers: [this.registry],
+  });
+  readonly storeThrottled = new Counter({
+    name: "zerofs_store_throttled_total",
+    help: "object store attempts refused for the request rate (S3 503 SlowDown, 429), retried ones included",
     registers: [this.registry],
   });
   readonly storeOutages = new Counter({ name: "zerofs_store_outages_total", help: "times the object store became degraded", registers: [this.registry] });
@@ -187,6 +218,9 @@ export class ServerMetrics {
   });
 
   constructor() {
+    // Exists at 0 from the start: rate() and increase() (the chart's stall alert) cannot see a
+    // series' first sample, and dashboards show 0 rather than "no data".
+    for (const op of STORE_OPS) this.storeTimeouts.inc({ op }, 0);
     collectDefaultMetrics({ register: this.registry });
   }
 

@@ -52,6 +52,22 @@ export interface S3StoreOptions {
   unsignedPayload?: boolean;
   /** Sees the headers of each request as signed (tests: which integrity checks were sent). */
   observeRequest?: (headers: Record<string, string>) => void;
+  /**
+   * Called for each attempt the store refused for its request rate (HTTP 503 SlowDown, 429,
+   * throttling error names), retried or not: the SDK retries these inside one request, so the
+   * request's outcome alone does not show a store that throttles (metrics).
+   */
+  onThrottled?: () => void;
+}
+
+const THROTTLE_NAMES = new Set(["SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "RequestLimitExceeded", "TooManyRequestsException"]);
+
+/** Whether an attempt's error is the store asking us to slow down. */
+export function isThrottle(err: unknown): boolean {
+  const e = (err ?? {}) as SdkError;
+  const status = statusOf(err);
+  // S3 answers 503 (SlowDown, or a bare Service Unavailable) to slow clients down.
+  return status === 429 || status === 503 || THROTTLE_NAMES.has(e.name ?? "") || THROTTLE_NAMES.has(e.code ?? "");
 }
 
 /** Parses `s3://bucket/some/prefix` into the bucket and a normalized prefix (`some/prefix/`). */
@@ -144,6 +160,21 @@ export class S3Store implements ObjectStore {
           return next(args);
         },
         { step: "build", name: "zerofsUnsignedPayload" },
+      );
+    }
+    const throttled = options.onThrottled;
+    if (throttled) {
+      // In the deserialize step, inside the SDK's retry loop: one call per attempt.
+      this.#client.middlewareStack.add(
+        (next) => async (args) => {
+          try {
+            return await next(args);
+          } catch (err) {
+            if (isThrottle(err)) throttled();
+            throw err;
+          }
+        },
+        { step: "deserialize", name: "zerofsObserveThrottling", priority: "high" },
       );
     }
     const observe = options.observeRequest;
