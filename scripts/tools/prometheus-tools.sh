@@ -30,23 +30,24 @@ build_prometheus() {
   [[ ${#missing[@]} -eq 0 ]] && return 0
   command -v go >/dev/null || { log "Go toolchain not found (needed to build prometheus $PROMETHEUS_VERSION)"; exit 1; }
   mkdir -p "$dest"; exec 8>"$dest/.build.lock"; flock 8
+  missing=(); for b in prometheus promtool; do [[ -x "$dest/$b" ]] || missing+=("$b"); done
   local m=github.com/prometheus/prometheus c=github.com/prometheus/common/version
   # The release version (3.16.0 for v0.316.0) for `--version` and prometheus_build_info.
   local rel="3.$(( 10#$(echo "$PROMETHEUS_VERSION" | cut -d. -f2) - 300 )).$(echo "$PROMETHEUS_VERSION" | cut -d. -f3)"
   local ldf="-s -w -X $c.Version=$rel -X $c.Revision=module-proxy-$PROMETHEUS_VERSION -X $c.Branch=HEAD"
   ldf+=" -X $c.BuildUser=zerofs-tools -X $c.BuildDate=19700101-00:00:00"
-  for b in prometheus promtool; do
-    [[ -x "$dest/$b" ]] && continue
-    local tmp t0=$SECONDS
-    tmp=$(mktemp -d)
-    log "building $b $PROMETHEUS_VERSION (cold: several minutes on 2 cores)"
-    # go install pkg@version ignores enclosing modules; run it from outside any anyway.
-    (cd "$tmp" && GOFLAGS= CGO_ENABLED=0 GOBIN="$tmp" nice -n 5 go install -p "$P" -trimpath \
-      -tags "netgo remove_all_sd" -ldflags "$ldf" "$m/cmd/$b@$PROMETHEUS_VERSION")
-    mv "$tmp/$b" "$dest/$b.tmp" && mv "$dest/$b.tmp" "$dest/$b"
-    rm -rf "$tmp"
-    log "built $b in $((SECONDS - t0))s"
-  done
+  [[ ${#missing[@]} -eq 0 ]] && { exec 8>&-; return 0; } # built while we waited for the lock
+  local tmp t0=$SECONDS pkgs=()
+  tmp=$(mktemp -d)
+  for b in "${missing[@]}"; do pkgs+=("$m/cmd/$b@$PROMETHEUS_VERSION"); done
+  log "building ${missing[*]} $PROMETHEUS_VERSION (cold: several minutes on 2 cores)"
+  # One go install for both: their shared packages compile once. It ignores enclosing
+  # modules; run it from outside any anyway.
+  (cd "$tmp" && GOFLAGS= CGO_ENABLED=0 GOBIN="$tmp" nice -n 5 go install -p "$P" -trimpath \
+    -tags "netgo remove_all_sd" -ldflags "$ldf" "${pkgs[@]}")
+  for b in "${missing[@]}"; do mv "$tmp/$b" "$dest/$b.tmp" && mv "$dest/$b.tmp" "$dest/$b"; done
+  rm -rf "$tmp"
+  log "built ${missing[*]} in $((SECONDS - t0))s"
   exec 8>&-
 }
 
