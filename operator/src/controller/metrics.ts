@@ -57,6 +57,25 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly provisioning = new Counter({
+    name: "zerofs_operator_provisioning_total",
+    help: "Claims of zerofs.io/nfs StorageClasses provisioned, by mode (shared, dedicated) and result (succeeded, failed).",
+    labelNames: ["mode", "result"] as const,
+    registers: [this.registry],
+  });
+  readonly claimUsedBytes = new Gauge({
+    name: "zerofs_operator_claim_used_bytes",
+    help: "Bytes used by a shared-mode claim's directory, as last read from its server.",
+    labelNames: ["namespace", "claim"] as const,
+    registers: [this.registry],
+  });
+  readonly claimQuotaBytes = new Gauge({
+    name: "zerofs_operator_claim_quota_bytes",
+    help: "Byte quota of a shared-mode claim's directory (its requested storage).",
+    labelNames: ["namespace", "claim"] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: "zerofs_operator_" });
   }
