@@ -457,8 +457,8 @@ export class Provisioner {
       const k = `${v.metadata.namespace}/${v.metadata.name}`;
       if (!byVolume.has(k)) byVolume.set(k, []);
     }
-    this.o.metrics.claimUsedBytes.reset();
-    this.o.metrics.claimQuotaBytes.reset();
+    // Gauges are replaced at the end of the pass: a scrape in the middle sees the last pass's values.
+    const gauges: { labels: { namespace: string; claim: string }; used: number; quota: number | null }[] = [];
     for (const [key, pvs] of byVolume) {
       if (!this.running) return;
       const [vns, vname] = splitKey(key);
@@ -482,15 +482,19 @@ export class Provisioner {
           if (d.quota.bytes !== null) entry.quotaBytes = d.quota.bytes;
           entry.usedBytes = d.usage.bytes;
           entry.usedInodes = d.usage.inodes;
-          const labels = { namespace: entry.namespace, claim: entry.name };
-          this.o.metrics.claimUsedBytes.set(labels, d.usage.bytes);
-          if (d.quota.bytes !== null) this.o.metrics.claimQuotaBytes.set(labels, d.quota.bytes);
+          gauges.push({ labels: { namespace: entry.namespace, claim: entry.name }, used: d.usage.bytes, quota: d.quota.bytes });
           await this.annotateUsage(pv, d);
         }
         claims.push(entry);
       }
       claims.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
       await this.writeClaims(v, claims.slice(0, MAX_STATUS_CLAIMS));
+    }
+    this.o.metrics.claimUsedBytes.reset();
+    this.o.metrics.claimQuotaBytes.reset();
+    for (const g of gauges) {
+      this.o.metrics.claimUsedBytes.set(g.labels, g.used);
+      if (g.quota !== null) this.o.metrics.claimQuotaBytes.set(g.labels, g.quota);
     }
   }
 

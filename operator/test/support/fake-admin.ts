@@ -21,6 +21,9 @@ export interface FakeAdmin {
   token: () => string | Promise<string>;
   /** Next responses forced to this status (then back to normal). */
   failNext(status: number, times?: number): void;
+  /** PUTs wait (unanswered) until release(): a request in flight when its caller stops. */
+  holdPuts: boolean;
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -31,6 +34,7 @@ export async function startFakeAdmin(token: () => string | Promise<string>): Pro
   const requests: string[] = [];
   let nextProject = 1;
   let forced: { status: number; times: number } | undefined;
+  const held: (() => void)[] = [];
   const info = (d: FakeDirectory) => ({ name: d.name, path: `/${d.name}`, projectId: d.projectId, quota: d.quota, usage: d.usage });
   const fake: FakeAdmin = {
     url: "",
@@ -39,6 +43,11 @@ export async function startFakeAdmin(token: () => string | Promise<string>): Pro
     token,
     failNext(status, times = 1) {
       forced = { status, times };
+    },
+    holdPuts: false,
+    release() {
+      fake.holdPuts = false;
+      for (const w of held.splice(0)) w();
     },
     close: () => new Promise((r) => server.close(() => r())),
   };
@@ -73,6 +82,7 @@ export async function startFakeAdmin(token: () => string | Promise<string>): Pro
           return send(202, { name });
         }
         if (req.method === "PUT") {
+          if (fake.holdPuts) await new Promise<void>((r) => held.push(r));
           let body: { quota?: { bytes?: number | null; inodes?: number | null } };
           try {
             body = JSON.parse(Buffer.concat(chunks).toString()) as typeof body;

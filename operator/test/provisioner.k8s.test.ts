@@ -1,0 +1,256 @@
+/**
+ * The StorageClass provisioner (zerofs.io/nfs) against a real kube-apiserver + kube-controller-
+ * manager (its PV binder binds the claims, its expander hands resizes to us), with the chart's
+ * RBAC. There is no kubelet, so server pods never run: tests mark them Ready as a kubelet would
+ * (e2e/k8s/kubelet.ts), and the operator's admin endpoint resolver is pointed at a fake of the
+ * server's admin API on 127.0.0.1 (operator/test/support/fake-admin.ts) that accepts only the
+ * token in the volume's admin Secret.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { ZeroFSVolume } from "../src/api/types.ts";
+import type { KubeClient } from "../src/kube/client.ts";
+import type { KubeObject, PersistentVolume, PersistentVolumeClaim, Secret } from "../src/kube/types.ts";
+import type { Operator } from "../src/operator.ts";
+import type { DataDeleter, DataTarget } from "../src/reconcile/data-deleter.ts";
+import { ANN_USED_BYTES, type StorageClass } from "../src/provisioner/claims.ts";
+import { startControlPlane, type ControlPlane } from "../../e2e/k8s/controlplane.ts";
+import { applyChartRbac, ensureNamespace, newOperator, R, serviceAccountKubeConfig } from "../../e2e/k8s/harness.ts";
+import { markPodReady, podsMatching } from "../../e2e/k8s/kubelet.ts";
+import { waitFor } from "../../e2e/k8s/wait.ts";
+import { startFakeAdmin, type FakeAdmin } from "./support/fake-admin.ts";
+import type { KubeConfig } from "@kubernetes/client-node";
+
+const POOL_NS = "storage";
+const NS = "apps";
+
+const secret = (ns: string, name: string, data: Record<string, string>): Secret => ({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace: ns }, type: "Opaque", stringData: data });
+
+function storageClass(name: string, parameters: Record<string, string>, reclaimPolicy: "Delete" | "Retain"): StorageClass {
+  return { apiVersion: "storage.k8s.io/v1", kind: "StorageClass", metadata: { name }, provisioner: "zerofs.io/nfs", parameters, reclaimPolicy, allowVolumeExpansion: true };
+}
+
+function claim(name: string, className: string, storage = "1Gi"): PersistentVolumeClaim {
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolumeClaim",
+    metadata: { name, namespace: NS },
+    spec: { storageClassName: className, accessModes: ["ReadWriteMany"], resources: { requests: { storage } } },
+  };
+}
+
+const phaseOf = async (c: KubeClient, name: string) => (await c.get<PersistentVolumeClaim>(R.pvcs, NS, name))?.status?.phase;
+const statusOf = (o: KubeObject | undefined) => o?.status as { capacity?: { storage?: string }; phase?: string } | undefined;
+
+async function events(c: KubeClient, name: string): Promise<string[]> {
+  const list = await c.list<KubeObject & { reason?: string; involvedObject?: { name?: string } }>(R.events, NS);
+  return list.items.filter((e) => e.involvedObject?.name === name).map((e) => e.reason ?? "");
+}
+
+async function makeReady(c: KubeClient, ns: string, name: string): Promise<ZeroFSVolume> {
+  const pod = await waitFor(`server pod of ${ns}/${name}`, async () => (await podsMatching(c, ns, `app.kubernetes.io/instance=${name},app.kubernetes.io/component=server`))[0]);
+  await markPodReady(c, pod);
+  return await waitFor(`${ns}/${name} Ready`, async () => {
+    const v = await c.get<ZeroFSVolume>(R.volumes, ns, name);
+    return v?.status?.conditions?.find((x) => x.type === "Ready")?.status === "True" ? v : undefined;
+  }, { timeoutMs: 60_000 });
+}
+
+describe("StorageClass provisioner against a real API server", { timeout: 50 * 60_000 }, () => {
+  let plane: ControlPlane;
+  let admin: KubeClient;
+  let kc: KubeConfig;
+  let op: Operator;
+  let fake: FakeAdmin;
+  const deleted: DataTarget[] = [];
+  const dataDeleter: DataDeleter = {
+    deletePrefix: (t) => {
+      deleted.push(t);
+      return Promise.resolve(0);
+    },
+  };
+  const startOperator = async (name: string) => {
+    const o = newOperator(kc, { name, dataDeleter, provisioner: { adminEndpoint: () => fake.url, usageRefreshMs: 500 }, shutdownTimeoutMs: 300 });
+    await o.start();
+    return o;
+  };
+
+  before(async () => {
+    plane = await startControlPlane({ preApplyCrds: true });
+    admin = plane.admin;
+    await applyChartRbac(plane);
+    kc = await serviceAccountKubeConfig(plane);
+    // The fake accepts exactly the token of the pool's admin Secret, which the operator makes.
+    fake = await startFakeAdmin(async () => {
+      const s = await admin.get<Secret>(R.secrets, POOL_NS, "zerofs-pool-admin");
+      return s?.data?.token ? Buffer.from(s.data.token, "base64").toString() : "no-token-yet";
+    });
+    op = await startOperator("op");
+    await ensureNamespace(admin, POOL_NS);
+    await ensureNamespace(admin, NS);
+    for (const ns of [POOL_NS, NS]) {
+      await admin.create(secret(ns, "pw", { password: "pool-password" }));
+      await admin.create(secret(ns, "s3", { AWS_ACCESS_KEY_ID: "id", AWS_SECRET_ACCESS_KEY: "key" }));
+    }
+    await admin.create({
+      apiVersion: "zerofs.io/v1alpha1",
+      kind: "ZeroFSVolume",
+      metadata: { name: "pool", namespace: POOL_NS },
+      spec: {
+        storage: { url: "s3://bucket/pool", endpoint: "http://s3.storage:9000", allowHttp: true, credentialsSecretRef: { name: "s3" } },
+        encryption: { passwordSecretRef: { name: "pw" } },
+        persistentVolume: { create: false },
+      },
+    });
+    await makeReady(admin, POOL_NS, "pool");
+    await admin.create(storageClass("zerofs-shared", { mode: "shared", volume: "pool", namespace: POOL_NS }, "Delete"));
+    await admin.create(storageClass("zerofs-keep", { mode: "shared", volume: "pool", namespace: POOL_NS }, "Retain"));
+  }, { timeout: 45 * 60_000 });
+
+  after(async () => {
+    await op?.stop();
+    await fake?.close();
+    await plane?.stop();
+  });
+
+  const pvOf = async (name: string) => {
+    const c = await admin.get<PersistentVolumeClaim>(R.pvcs, NS, name);
+    return { claim: c!, pv: await admin.get<PersistentVolume>(R.pvs, undefined, `pvc-${c!.metadata.uid ?? ""}`) };
+  };
+
+  it("the server side: the pool's admin token Secret exists, is mounted, and the Service has the http port", async () => {
+    const s = await admin.get<Secret>(R.secrets, POOL_NS, "zerofs-pool-admin");
+    assert.ok(s?.data?.token, "token Secret");
+    assert.equal(s.metadata.ownerReferences?.[0]?.kind, "ZeroFSVolume");
+    const dep = await admin.get<KubeObject & { spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } }>(R.deployments, POOL_NS, "zerofs-pool");
+    assert.equal(dep?.spec.template.spec.containers[0]?.env.find((e) => e.name === "ZEROFS_ADMIN_TOKEN_FILE")?.value, "/var/run/zerofs/admin/token");
+  });
+
+  it("shared mode: two claims are bound within seconds, each to its own directory with its quota", async () => {
+    const t0 = Date.now();
+    await admin.create(claim("a", "zerofs-shared", "1Gi"));
+    await admin.create(claim("b", "zerofs-shared", "3Gi"));
+    await waitFor("claims a and b Bound", async () => (await phaseOf(admin, "a")) === "Bound" && (await phaseOf(admin, "b")) === "Bound", { timeoutMs: 30_000 });
+    const seconds = (Date.now() - t0) / 1000;
+    process.stderr.write(`provisioner: two shared claims Bound in ${seconds.toFixed(1)} s\n`);
+    assert.ok(seconds < 20, `bound in ${seconds} s`);
+    const a = await pvOf("a");
+    const b = await pvOf("b");
+    for (const [x, size] of [[a, 2 ** 30], [b, 3 * 2 ** 30]] as const) {
+      const pv = x.pv!;
+      assert.equal(x.claim.spec.volumeName, pv.metadata.name);
+      assert.equal(pv.spec.claimRef?.uid, x.claim.metadata.uid);
+      assert.equal(pv.metadata.annotations?.["pv.kubernetes.io/provisioned-by"], "zerofs.io/nfs");
+      assert.equal(x.claim.metadata.annotations?.["volume.kubernetes.io/storage-provisioner"], "zerofs.io/nfs");
+      assert.equal(pv.spec.persistentVolumeReclaimPolicy, "Delete");
+      const pool = await admin.get<ZeroFSVolume>(R.volumes, POOL_NS, "pool");
+      assert.equal(pv.spec.nfs?.server, pool?.status?.server?.clusterIP);
+      const dir = `${NS}_${x.claim.metadata.name}_${x.claim.metadata.uid}`;
+      assert.equal(pv.spec.nfs?.path, `/${dir}`);
+      assert.equal(fake.dirs.get(dir)?.quota.bytes, size, "quota = requested storage");
+      const reasons = await events(admin, x.claim.metadata.name ?? "");
+      assert.ok(reasons.includes("Provisioning") && reasons.includes("ProvisioningSucceeded"), reasons.join(","));
+    }
+    assert.notEqual(a.pv!.spec.nfs?.path, b.pv!.spec.nfs?.path);
+  });
+
+  it("usage shows on the claim, the PV, the volume's status.claims and the metric", async () => {
+    const a = await pvOf("a");
+    const dir = `${NS}_a_${a.claim.metadata.uid}`;
+    fake.dirs.get(dir)!.usage = { bytes: 123_456, inodes: 7 };
+    const c = await waitFor("used-bytes annotation on claim a", async () => {
+      const x = await admin.get<PersistentVolumeClaim>(R.pvcs, NS, "a");
+      return x?.metadata.annotations?.[ANN_USED_BYTES] === "123456" ? x : undefined;
+    }, { timeoutMs: 15_000 });
+    assert.equal(c.metadata.annotations?.["zerofs.io/used-inodes"], "7");
+    assert.equal((await admin.get<PersistentVolume>(R.pvs, undefined, a.pv!.metadata.name ?? ""))?.metadata.annotations?.[ANN_USED_BYTES], "123456");
+    const pool = await waitFor("status.claims lists a and b", async () => {
+      const v = await admin.get<ZeroFSVolume>(R.volumes, POOL_NS, "pool");
+      return v?.status?.claims?.find((x) => x.name === "a")?.usedBytes === 123_456 ? v : undefined;
+    }, { timeoutMs: 15_000 });
+    assert.deepEqual(pool.status?.claims?.map((x) => `${x.namespace}/${x.name}`), [`${NS}/a`, `${NS}/b`]);
+    assert.equal(pool.status?.claims?.[0]?.quotaBytes, 2 ** 30);
+    assert.equal(pool.status?.conditions?.find((x) => x.type === "Ready")?.status, "True", "the reconciler's status is untouched");
+    const metrics = await op.metrics.registry.metrics();
+    assert.match(metrics, /zerofs_operator_claim_used_bytes\{namespace="apps",claim="a"\} 123456/);
+  });
+
+  it("expansion: a larger request raises the quota, the PV capacity and the claim's status capacity", async () => {
+    await admin.patch(R.pvcs, NS, "a", { spec: { resources: { requests: { storage: "2Gi" } } } });
+    const a = await waitFor("claim a status capacity 2Gi", async () => {
+      const x = await pvOf("a");
+      return statusOf(x.claim)?.capacity?.storage === "2Gi" ? x : undefined;
+    }, { timeoutMs: 30_000 });
+    assert.equal((a.pv!.spec.capacity as { storage: string }).storage, "2Gi");
+    assert.equal(fake.dirs.get(`${NS}_a_${a.claim.metadata.uid}`)?.quota.bytes, 2 * 2 ** 30);
+    assert.ok((await events(admin, "a")).includes("VolumeResizeSuccessful"));
+  });
+
+  it("reclaimPolicy Delete removes the directory and the PV; Retain keeps both", async () => {
+    await admin.create(claim("kept", "zerofs-keep"));
+    await waitFor("claim kept Bound", async () => (await phaseOf(admin, "kept")) === "Bound", { timeoutMs: 30_000 });
+    const kept = await pvOf("kept");
+    const a = await pvOf("a");
+    await admin.delete(R.pvcs, NS, "a");
+    await admin.delete(R.pvcs, NS, "kept");
+    await waitFor("PV of a deleted", async () => (await admin.get(R.pvs, undefined, a.pv!.metadata.name ?? "")) === undefined, { timeoutMs: 30_000 });
+    assert.equal(fake.dirs.has(`${NS}_a_${a.claim.metadata.uid}`), false, "directory of a removed");
+    assert.ok(fake.requests.includes(`DELETE /v1/directories/${NS}_a_${a.claim.metadata.uid}`));
+    await waitFor("PV of kept Released", async () => statusOf(await admin.get(R.pvs, undefined, kept.pv!.metadata.name ?? ""))?.phase === "Released", { timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 2000)); // time for a wrong deletion to happen
+    assert.ok(await admin.get(R.pvs, undefined, kept.pv!.metadata.name ?? ""), "Retain: the PV stays");
+    assert.ok(fake.dirs.has(`${NS}_kept_${kept.claim.metadata.uid}`), "Retain: the directory stays");
+  });
+
+  it("an operator restarted mid-provisioning converges to one PV", async () => {
+    fake.holdPuts = true;
+    await admin.create(claim("restart", "zerofs-shared"));
+    const uid = (await admin.get<PersistentVolumeClaim>(R.pvcs, NS, "restart"))!.metadata.uid!;
+    await waitFor("the first operator's PUT in flight", async () => fake.requests.some((r) => r.startsWith(`PUT /v1/directories/${NS}_restart_`)));
+    await op.stop(); // its PUT is still unanswered: the worker is abandoned mid-way and finishes later
+    op = await startOperator("op2");
+    await waitFor("the second operator's PUT", async () => fake.requests.filter((r) => r.startsWith(`PUT /v1/directories/${NS}_restart_`)).length >= 2);
+    fake.release(); // both finish: two creates of the same PV name, one wins
+    await waitFor("claim restart Bound", async () => (await phaseOf(admin, "restart")) === "Bound", { timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 1500));
+    const pvs = (await admin.list<PersistentVolume>(R.pvs)).items.filter((p) => p.spec.claimRef?.uid === uid);
+    assert.deepEqual(pvs.map((p) => p.metadata.name), [`pvc-${uid}`]);
+    assert.equal([...fake.dirs.keys()].filter((d) => d.startsWith(`${NS}_restart_`)).length, 1);
+  });
+
+  it("dedicated mode: a ZeroFSVolume and a password Secret per claim; bound once the volume is Ready; Delete removes the volume and its data", async () => {
+    await admin.create(storageClass("zerofs-dedicated", {
+      mode: "dedicated",
+      template: "storage:\n  url: s3://bucket/claims\n  endpoint: http://s3.storage:9000\n  allowHttp: true\n  credentialsSecretRef: {name: s3}\ncache: {size: 1Gi}\n",
+    }, "Delete"));
+    await admin.create(claim("own", "zerofs-dedicated", "4Gi"));
+    const uid = (await admin.get<PersistentVolumeClaim>(R.pvcs, NS, "own"))!.metadata.uid!;
+    const v = await waitFor("the claim's ZeroFSVolume", () => admin.get<ZeroFSVolume>(R.volumes, NS, `pvc-${uid}`));
+    assert.equal(v.spec.storage.url, `s3://bucket/claims/${NS}/own-${uid}`);
+    assert.equal(v.spec.capacity, "4Gi");
+    assert.equal(v.spec.deletionPolicy, "Delete");
+    const pw = await waitFor("the generated password Secret", () => admin.get<Secret>(R.secrets, NS, `pvc-${uid}-encryption`));
+    assert.ok(Buffer.from(pw.data?.password ?? "", "base64").length >= 32);
+    assert.equal(pw.metadata.ownerReferences?.[0]?.uid, v.metadata.uid, "kept with the volume that uses it");
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await phaseOf(admin, "own"), "Pending", "no PV before the volume is Ready");
+    await makeReady(admin, NS, `pvc-${uid}`);
+    await waitFor("claim own Bound", async () => (await phaseOf(admin, "own")) === "Bound", { timeoutMs: 30_000 });
+    const { pv } = await pvOf("own");
+    const ready = await admin.get<ZeroFSVolume>(R.volumes, NS, `pvc-${uid}`);
+    assert.deepEqual(pv?.spec.nfs, { server: ready?.status?.server?.clusterIP, path: "/" });
+
+    await admin.delete(R.pvcs, NS, "own");
+    await waitFor("the claim's volume and PV gone", async () => (await admin.get(R.volumes, NS, `pvc-${uid}`)) === undefined && (await admin.get(R.pvs, undefined, `pvc-${uid}`)) === undefined, { timeoutMs: 60_000 });
+    assert.ok(deleted.some((t) => t.url === `s3://bucket/claims/${NS}/own-${uid}`), "its prefix deleted (deletionPolicy Delete)");
+  });
+
+  it("a class with bad parameters gives ProvisioningFailed naming the parameter", async () => {
+    await admin.create(storageClass("zerofs-bad", { mode: "shared" }, "Delete"));
+    await admin.create(claim("bad", "zerofs-bad"));
+    await waitFor("ProvisioningFailed", async () => (await events(admin, "bad")).includes("ProvisioningFailed"), { timeoutMs: 15_000 });
+    const list = await admin.list<KubeObject & { reason?: string; message?: string; involvedObject?: { name?: string } }>(R.events, NS);
+    assert.match(list.items.find((e) => e.involvedObject?.name === "bad" && e.reason === "ProvisioningFailed")?.message ?? "", /StorageClass zerofs-bad: parameter volume/);
+    assert.equal(await phaseOf(admin, "bad"), "Pending");
+  });
+});
