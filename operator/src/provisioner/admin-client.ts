@@ -1,6 +1,6 @@
 /**
- * Client of a ZeroFS server's admin API for claim directories (docs: the admin API section of
- * operator/README.md; served by the server's HTTP endpoint under /v1/, enabled by
+ * Client of a ZeroFS server's admin API for claim directories (operator/README.md, "StorageClass
+ * provisioner"; served by the server's HTTP endpoint under /v1/, enabled by
  * ZEROFS_ADMIN_TOKEN_FILE). The operator uses it in `shared` provisioning mode to create, size
  * and remove one directory per claim, and to read their usage.
  *
