@@ -2,9 +2,11 @@
  * The StorageClass provisioner (zerofs.io/nfs) against a real kube-apiserver + kube-controller-
  * manager (its PV binder binds the claims, its expander hands resizes to us), with the chart's
  * RBAC. There is no kubelet, so server pods never run: tests mark them Ready as a kubelet would
- * (e2e/k8s/kubelet.ts), and the operator's admin endpoint resolver is pointed at a fake of the
- * server's admin API on 127.0.0.1 (operator/test/support/fake-admin.ts) that accepts only the
- * token in the volume's admin Secret.
+ * (e2e/k8s/kubelet.ts), and the operator's admin endpoint resolver points at servers on
+ * 127.0.0.1: for volume "pool" a real `zerofs` process started with the token of the pool's admin
+ * Secret (quotas as the real server keeps them), for volume "pool2" an in-memory fake of the admin
+ * API (operator/test/support/fake-admin.ts, which also checks the token) whose usage figures and
+ * stalls the tests control.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -13,13 +15,18 @@ import type { KubeClient } from "../src/kube/client.ts";
 import type { KubeObject, PersistentVolume, PersistentVolumeClaim, Secret } from "../src/kube/types.ts";
 import type { Operator } from "../src/operator.ts";
 import type { DataDeleter, DataTarget } from "../src/reconcile/data-deleter.ts";
-import { ANN_USED_BYTES, type StorageClass } from "../src/provisioner/claims.ts";
+import { ANN_USED_BYTES, ANN_USED_INODES, type StorageClass } from "../src/provisioner/claims.ts";
 import { startControlPlane, type ControlPlane } from "../../e2e/k8s/controlplane.ts";
 import { applyChartRbac, ensureNamespace, newOperator, R, serviceAccountKubeConfig } from "../../e2e/k8s/harness.ts";
 import { markPodReady, podsMatching } from "../../e2e/k8s/kubelet.ts";
 import { waitFor } from "../../e2e/k8s/wait.ts";
 import { startFakeAdmin, type FakeAdmin } from "./support/fake-admin.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startZerofs, type ZerofsProcess } from "../../test/support/zerofs-process.ts";
+import { AdminClient } from "../src/provisioner/admin-client.ts";
 
 const POOL_NS = "storage";
 const NS = "apps";
@@ -62,6 +69,9 @@ describe("StorageClass provisioner against a real API server", { timeout: 50 * 6
   let kc: KubeConfig;
   let op: Operator;
   let fake: FakeAdmin;
+  let real: ZerofsProcess;
+  let realAdmin: AdminClient;
+  let realDir = "";
   const deleted: DataTarget[] = [];
   const dataDeleter: DataDeleter = {
     deletePrefix: (t) => {
@@ -70,7 +80,8 @@ describe("StorageClass provisioner against a real API server", { timeout: 50 * 6
     },
   };
   const startOperator = async (name: string) => {
-    const o = newOperator(kc, { name, dataDeleter, provisioner: { adminEndpoint: () => fake.url, usageRefreshMs: 500 }, shutdownTimeoutMs: 300 });
+    const adminEndpoint = (v: ZeroFSVolume) => (v.metadata.name === "pool" ? `http://127.0.0.1:${real.httpPort}` : fake.url);
+    const o = newOperator(kc, { name, dataDeleter, provisioner: { adminEndpoint, usageRefreshMs: 500 }, shutdownTimeoutMs: 300 });
     await o.start();
     return o;
   };
@@ -80,9 +91,9 @@ describe("StorageClass provisioner against a real API server", { timeout: 50 * 6
     admin = plane.admin;
     await applyChartRbac(plane);
     kc = await serviceAccountKubeConfig(plane);
-    // The fake accepts exactly the token of the pool's admin Secret, which the operator makes.
+    // The fake accepts exactly the token of pool2's admin Secret, which the operator makes.
     fake = await startFakeAdmin(async () => {
-      const s = await admin.get<Secret>(R.secrets, POOL_NS, "zerofs-pool-admin");
+      const s = await admin.get<Secret>(R.secrets, POOL_NS, "zerofs-pool2-admin");
       return s?.data?.token ? Buffer.from(s.data.token, "base64").toString() : "no-token-yet";
     });
     op = await startOperator("op");
@@ -92,24 +103,37 @@ describe("StorageClass provisioner against a real API server", { timeout: 50 * 6
       await admin.create(secret(ns, "pw", { password: "pool-password" }));
       await admin.create(secret(ns, "s3", { AWS_ACCESS_KEY_ID: "id", AWS_SECRET_ACCESS_KEY: "key" }));
     }
-    await admin.create({
-      apiVersion: "zerofs.io/v1alpha1",
-      kind: "ZeroFSVolume",
-      metadata: { name: "pool", namespace: POOL_NS },
-      spec: {
-        storage: { url: "s3://bucket/pool", endpoint: "http://s3.storage:9000", allowHttp: true, credentialsSecretRef: { name: "s3" } },
-        encryption: { passwordSecretRef: { name: "pw" } },
-        persistentVolume: { create: false },
-      },
-    });
-    await makeReady(admin, POOL_NS, "pool");
+    for (const name of ["pool", "pool2"]) {
+      await admin.create({
+        apiVersion: "zerofs.io/v1alpha1",
+        kind: "ZeroFSVolume",
+        metadata: { name, namespace: POOL_NS },
+        spec: {
+          storage: { url: `s3://bucket/${name}`, endpoint: "http://s3.storage:9000", allowHttp: true, credentialsSecretRef: { name: "s3" } },
+          encryption: { passwordSecretRef: { name: "pw" } },
+          persistentVolume: { create: false },
+        },
+      });
+      await makeReady(admin, POOL_NS, name);
+    }
+    // The real server for "pool" gets the token the operator generated into the pool's Secret,
+    // as the server pod would through its mount.
+    const tok = await waitFor("pool's admin token", () => admin.get<Secret>(R.secrets, POOL_NS, "zerofs-pool-admin"));
+    const token = Buffer.from(tok.data?.token ?? "", "base64").toString();
+    realDir = await mkdtemp(join(tmpdir(), "zerofs-provisioner-"));
+    await writeFile(join(realDir, "token"), token, { mode: 0o600 });
+    real = await startZerofs({ url: join(realDir, "volume"), env: { ZEROFS_ADMIN_TOKEN_FILE: join(realDir, "token") } });
+    realAdmin = new AdminClient({ baseUrl: `http://127.0.0.1:${real.httpPort}`, token });
     await admin.create(storageClass("zerofs-shared", { mode: "shared", volume: "pool", namespace: POOL_NS }, "Delete"));
     await admin.create(storageClass("zerofs-keep", { mode: "shared", volume: "pool", namespace: POOL_NS }, "Retain"));
+    await admin.create(storageClass("zerofs-fake", { mode: "shared", volume: "pool2", namespace: POOL_NS }, "Delete"));
   }, { timeout: 45 * 60_000 });
 
   after(async () => {
     await op?.stop();
     await fake?.close();
+    await real?.stop();
+    if (realDir) await rm(realDir, { recursive: true, force: true });
     await plane?.stop();
   });
 
@@ -147,7 +171,7 @@ describe("StorageClass provisioner against a real API server", { timeout: 50 * 6
       assert.equal(pv.spec.nfs?.server, pool?.status?.server?.clusterIP);
       const dir = `${NS}_${x.claim.metadata.name}_${x.claim.metadata.uid}`;
       assert.equal(pv.spec.nfs?.path, `/${dir}`);
-      assert.equal(fake.dirs.get(dir)?.quota.bytes, size, "quota = requested storage");
+      assert.equal((await realAdmin.getDirectory(dir))?.quota.bytes, size, "the real server holds the quota = requested storage");
       const reasons = await events(admin, x.claim.metadata.name ?? "");
       assert.ok(reasons.includes("Provisioning") && reasons.includes("ProvisioningSucceeded"), reasons.join(","));
     }
@@ -155,24 +179,33 @@ describe("StorageClass provisioner against a real API server", { timeout: 50 * 6
   });
 
   it("usage shows on the claim, the PV, the volume's status.claims and the metric", async () => {
+    // The real server's figures for claim a, as the operator must have copied them.
     const a = await pvOf("a");
-    const dir = `${NS}_a_${a.claim.metadata.uid}`;
-    fake.dirs.get(dir)!.usage = { bytes: 123_456, inodes: 7 };
-    const c = await waitFor("used-bytes annotation on claim a", async () => {
-      const x = await admin.get<PersistentVolumeClaim>(R.pvcs, NS, "a");
-      return x?.metadata.annotations?.[ANN_USED_BYTES] === "123456" ? x : undefined;
-    }, { timeoutMs: 15_000 });
-    assert.equal(c.metadata.annotations?.["zerofs.io/used-inodes"], "7");
-    assert.equal((await admin.get<PersistentVolume>(R.pvs, undefined, a.pv!.metadata.name ?? ""))?.metadata.annotations?.[ANN_USED_BYTES], "123456");
-    const pool = await waitFor("status.claims lists a and b", async () => {
+    const realDirA = await realAdmin.getDirectory(`${NS}_a_${a.claim.metadata.uid}`);
+    await waitFor("claim a annotated with the real server's usage", async () => (await admin.get<PersistentVolumeClaim>(R.pvcs, NS, "a"))?.metadata.annotations?.[ANN_USED_INODES] === String(realDirA?.usage.inodes), { timeoutMs: 15_000 });
+    const pool = await waitFor("pool's status.claims lists a and b", async () => {
       const v = await admin.get<ZeroFSVolume>(R.volumes, POOL_NS, "pool");
-      return v?.status?.claims?.find((x) => x.name === "a")?.usedBytes === 123_456 ? v : undefined;
+      return v?.status?.claims?.length === 2 ? v : undefined;
     }, { timeoutMs: 15_000 });
     assert.deepEqual(pool.status?.claims?.map((x) => `${x.namespace}/${x.name}`), [`${NS}/a`, `${NS}/b`]);
     assert.equal(pool.status?.claims?.[0]?.quotaBytes, 2 ** 30);
+    assert.equal(pool.status?.claims?.[0]?.usedBytes, realDirA?.usage.bytes);
     assert.equal(pool.status?.conditions?.find((x) => x.type === "Ready")?.status, "True", "the reconciler's status is untouched");
-    const metrics = await op.metrics.registry.metrics();
-    assert.match(metrics, /zerofs_operator_claim_used_bytes\{namespace="apps",claim="a"\} 123456/);
+
+    // Changing figures (the fake's, which the test sets) follow within a refresh period.
+    await admin.create(claim("u", "zerofs-fake"));
+    await waitFor("claim u Bound", async () => (await phaseOf(admin, "u")) === "Bound", { timeoutMs: 30_000 });
+    const u = await pvOf("u");
+    await waitFor("u's directory on the fake", async () => fake.dirs.has(`${NS}_u_${u.claim.metadata.uid}`));
+    fake.dirs.get(`${NS}_u_${u.claim.metadata.uid}`)!.usage = { bytes: 123_456, inodes: 7 };
+    const c = await waitFor("used-bytes annotation on claim u", async () => {
+      const x = await admin.get<PersistentVolumeClaim>(R.pvcs, NS, "u");
+      return x?.metadata.annotations?.[ANN_USED_BYTES] === "123456" ? x : undefined;
+    }, { timeoutMs: 15_000 });
+    assert.equal(c.metadata.annotations?.[ANN_USED_INODES], "7");
+    assert.equal((await admin.get<PersistentVolume>(R.pvs, undefined, u.pv!.metadata.name ?? ""))?.metadata.annotations?.[ANN_USED_BYTES], "123456");
+    await waitFor("pool2's status.claims shows u's usage", async () => (await admin.get<ZeroFSVolume>(R.volumes, POOL_NS, "pool2"))?.status?.claims?.find((x) => x.name === "u")?.usedBytes === 123_456, { timeoutMs: 15_000 });
+    await waitFor("the metric", async () => /zerofs_operator_claim_used_bytes\{namespace="apps",claim="u"\} 123456/.test(await op.metrics.registry.metrics()), { timeoutMs: 15_000 });
   });
 
   it("expansion: a larger request raises the quota, the PV capacity and the claim's status capacity", async () => {
@@ -182,7 +215,7 @@ describe("StorageClass provisioner against a real API server", { timeout: 50 * 6
       return statusOf(x.claim)?.capacity?.storage === "2Gi" ? x : undefined;
     }, { timeoutMs: 30_000 });
     assert.equal((a.pv!.spec.capacity as { storage: string }).storage, "2Gi");
-    assert.equal(fake.dirs.get(`${NS}_a_${a.claim.metadata.uid}`)?.quota.bytes, 2 * 2 ** 30);
+    assert.equal((await realAdmin.getDirectory(`${NS}_a_${a.claim.metadata.uid}`))?.quota.bytes, 2 * 2 ** 30, "the real server's quota grew");
     assert.ok((await events(admin, "a")).includes("VolumeResizeSuccessful"));
   });
 
@@ -194,17 +227,16 @@ describe("StorageClass provisioner against a real API server", { timeout: 50 * 6
     await admin.delete(R.pvcs, NS, "a");
     await admin.delete(R.pvcs, NS, "kept");
     await waitFor("PV of a deleted", async () => (await admin.get(R.pvs, undefined, a.pv!.metadata.name ?? "")) === undefined, { timeoutMs: 30_000 });
-    assert.equal(fake.dirs.has(`${NS}_a_${a.claim.metadata.uid}`), false, "directory of a removed");
-    assert.ok(fake.requests.includes(`DELETE /v1/directories/${NS}_a_${a.claim.metadata.uid}`));
+    assert.equal(await realAdmin.getDirectory(`${NS}_a_${a.claim.metadata.uid}`), undefined, "directory of a removed from the real server");
     await waitFor("PV of kept Released", async () => statusOf(await admin.get(R.pvs, undefined, kept.pv!.metadata.name ?? ""))?.phase === "Released", { timeoutMs: 30_000 });
     await new Promise((r) => setTimeout(r, 2000)); // time for a wrong deletion to happen
     assert.ok(await admin.get(R.pvs, undefined, kept.pv!.metadata.name ?? ""), "Retain: the PV stays");
-    assert.ok(fake.dirs.has(`${NS}_kept_${kept.claim.metadata.uid}`), "Retain: the directory stays");
+    assert.ok(await realAdmin.getDirectory(`${NS}_kept_${kept.claim.metadata.uid}`), "Retain: the directory stays on the real server");
   });
 
   it("an operator restarted mid-provisioning converges to one PV", async () => {
     fake.holdPuts = true;
-    await admin.create(claim("restart", "zerofs-shared"));
+    await admin.create(claim("restart", "zerofs-fake"));
     const uid = (await admin.get<PersistentVolumeClaim>(R.pvcs, NS, "restart"))!.metadata.uid!;
     await waitFor("the first operator's PUT in flight", async () => fake.requests.some((r) => r.startsWith(`PUT /v1/directories/${NS}_restart_`)));
     await op.stop(); // its PUT is still unanswered: the worker is abandoned mid-way and finishes later
