@@ -4,6 +4,10 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { AdminApiError, AdminClient } from "../src/provisioner/admin-client.ts";
 import { startFakeAdmin, type FakeAdmin } from "./support/fake-admin.ts";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startZerofs, type ZerofsProcess } from "../../test/support/zerofs-process.ts";
 
 describe("admin API client", () => {
   let fake: FakeAdmin;
@@ -94,5 +98,31 @@ describe("admin API client", () => {
       await assert.rejects(c.getDirectory("x"), AdminApiError);
       assert.ok(Date.now() - t0 < 5000);
     });
+  });
+});
+
+describe("admin API client against a real zerofs", () => {
+  let s: ZerofsProcess;
+  let dir = "";
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "zerofs-admin-client-"));
+    await writeFile(join(dir, "token"), "real-token\n", { mode: 0o600 });
+    s = await startZerofs({ url: join(dir, "volume"), env: { ZEROFS_ADMIN_TOKEN_FILE: join(dir, "token"), ZEROFS_CLAIMS_DIR: "/claims" } });
+  });
+  after(async () => {
+    await s?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("speaks the server's interface: the path under the claims directory, quotas, list, delete", async () => {
+    const c = new AdminClient({ baseUrl: `http://127.0.0.1:${s.httpPort}`, token: "real-token" });
+    const d = await c.putDirectory("apps_data_0f1e", { bytes: 5 * 2 ** 30, inodes: null }, { mode: 0o770 });
+    assert.equal(d.path, "/claims/apps_data_0f1e", "the PV's NFS path comes from here");
+    assert.deepEqual(d.quota, { bytes: 5 * 2 ** 30, inodes: null });
+    assert.equal((await c.putDirectory("apps_data_0f1e", { bytes: 6 * 2 ** 30, inodes: null })).quota.bytes, 6 * 2 ** 30);
+    assert.deepEqual((await c.listDirectories()).map((x) => x.name), ["apps_data_0f1e"]);
+    assert.equal(await c.deleteDirectory("apps_data_0f1e"), true);
+    assert.equal(await c.getDirectory("apps_data_0f1e"), undefined);
+    await assert.rejects(new AdminClient({ baseUrl: `http://127.0.0.1:${s.httpPort}`, token: "wrong" }).listDirectories(), (e: unknown) => e instanceof AdminApiError && e.status === 401);
   });
 });
