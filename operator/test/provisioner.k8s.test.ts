@@ -272,6 +272,12 @@ describe("StorageClass provisioner against a real API server", { timeout: 50 * 6
     const ready = await admin.get<ZeroFSVolume>(R.volumes, NS, `pvc-${uid}`);
     assert.deepEqual(pv?.spec.nfs, { server: ready?.status?.server?.clusterIP, path: "/" });
 
+    // Expansion: the volume's capacity (the server's ZEROFS_CAPACITY_BYTES), the PV and the claim.
+    await admin.patch(R.pvcs, NS, "own", { spec: { resources: { requests: { storage: "6Gi" } } } });
+    await waitFor("claim own status capacity 6Gi", async () => statusOf(await admin.get(R.pvcs, NS, "own"))?.capacity?.storage === "6Gi", { timeoutMs: 30_000 });
+    assert.equal((await admin.get<ZeroFSVolume>(R.volumes, NS, `pvc-${uid}`))?.spec.capacity, "6Gi");
+    assert.equal(((await admin.get<PersistentVolume>(R.pvs, undefined, `pvc-${uid}`))?.spec.capacity as { storage: string }).storage, "6Gi");
+
     await admin.delete(R.pvcs, NS, "own");
     await waitFor("the claim's volume and PV gone", async () => (await admin.get(R.volumes, NS, `pvc-${uid}`)) === undefined && (await admin.get(R.pvs, undefined, `pvc-${uid}`)) === undefined, { timeoutMs: 60_000 });
     assert.ok(deleted.some((t) => t.url === `s3://bucket/claims/${NS}/own-${uid}`), "its prefix deleted (deletionPolicy Delete)");
