@@ -91,10 +91,14 @@ describe("StorageClass provisioner against a real API server", { timeout: 50 * 6
     admin = plane.admin;
     await applyChartRbac(plane);
     kc = await serviceAccountKubeConfig(plane);
-    // The fake accepts exactly the token of pool2's admin Secret, which the operator makes.
+    // The fake accepts exactly the tokens of pool2's and pool3's admin Secrets, which the operator makes.
     fake = await startFakeAdmin(async () => {
-      const s = await admin.get<Secret>(R.secrets, POOL_NS, "zerofs-pool2-admin");
-      return s?.data?.token ? Buffer.from(s.data.token, "base64").toString() : "no-token-yet";
+      const tokens: string[] = [];
+      for (const name of ["pool2", "pool3"]) {
+        const s = await admin.get<Secret>(R.secrets, POOL_NS, `zerofs-${name}-admin`);
+        if (s?.data?.token) tokens.push(Buffer.from(s.data.token, "base64").toString());
+      }
+      return tokens;
     });
     op = await startOperator("op");
     await ensureNamespace(admin, POOL_NS);
@@ -281,6 +285,36 @@ describe("StorageClass provisioner against a real API server", { timeout: 50 * 6
     await admin.delete(R.pvcs, NS, "own");
     await waitFor("the claim's volume and PV gone", async () => (await admin.get(R.volumes, NS, `pvc-${uid}`)) === undefined && (await admin.get(R.pvs, undefined, `pvc-${uid}`)) === undefined, { timeoutMs: 60_000 });
     assert.ok(deleted.some((t) => t.url === `s3://bucket/claims/${NS}/own-${uid}`), "its prefix deleted (deletionPolicy Delete)");
+  });
+
+  it("a claim waits while its shared volume is not Ready, and is bound soon after it becomes Ready", async () => {
+    await admin.create({
+      apiVersion: "zerofs.io/v1alpha1",
+      kind: "ZeroFSVolume",
+      metadata: { name: "pool3", namespace: POOL_NS },
+      spec: {
+        storage: { url: "s3://bucket/pool3", endpoint: "http://s3.storage:9000", allowHttp: true, credentialsSecretRef: { name: "s3" } },
+        encryption: { passwordSecretRef: { name: "pw" } },
+        persistentVolume: { create: false },
+      },
+    });
+    await admin.create(storageClass("zerofs-later", { mode: "shared", volume: "pool3", namespace: POOL_NS }, "Delete"));
+    await admin.create(claim("later", "zerofs-later"));
+    const list = async () => (await admin.list<KubeObject & { reason?: string; message?: string; involvedObject?: { name?: string } }>(R.events, NS)).items.filter((e) => e.involvedObject?.name === "later");
+    await waitFor("a Provisioning event saying what the claim waits for", async () => (await list()).some((e) => e.reason === "Provisioning" && /waiting for ZeroFSVolume storage\/pool3 to be Ready/.test(e.message ?? "")), { timeoutMs: 15_000 });
+    // The retries back off (base 200 ms, doubling): the 7th is followed by a delay of at least
+    // 200 ms * 2^6 * 0.8 (jitter) = 10.2 s, so a claim bound well before that was brought back by
+    // the volume's Ready transition itself (measured: 0.3 s; without the trigger the claim waits
+    // for the retry).
+    const queue = op.activeController!.provisioner!.queue;
+    await waitFor("seven waiting retries", async () => queue.failuresOf(`claim:${NS}/later`) >= 7, { timeoutMs: 40_000 });
+    assert.equal(await phaseOf(admin, "later"), "Pending");
+    const t0 = Date.now();
+    await makeReady(admin, POOL_NS, "pool3");
+    await waitFor("claim later Bound", async () => (await phaseOf(admin, "later")) === "Bound", { timeoutMs: 30_000 });
+    const s = (Date.now() - t0) / 1000;
+    process.stderr.write(`provisioner: a waiting claim Bound ${s.toFixed(1)} s after its volume's pod became Ready\n`);
+    assert.ok(s < 7, `bound ${s} s after Ready: not by the Ready transition`);
   });
 
   it("a class with bad parameters gives ProvisioningFailed naming the parameter", async () => {

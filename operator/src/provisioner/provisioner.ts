@@ -72,7 +72,6 @@ export const serviceAdminEndpoint: AdminEndpointResolver = (v) => {
 
 /** The provisioner's own field manager: status.claims is its field, the rest of status the reconciler's. */
 export const PROVISIONER_FIELD_MANAGER = "zerofs-provisioner";
-const WAIT_MS = 2_000;
 const BAD_CLASS_RETRY_MS = 60_000;
 const MAX_STATUS_CLAIMS = 1000;
 
@@ -94,6 +93,12 @@ export interface ProvisionerOptions {
 
 interface Outcome {
   requeueAfterMs?: number;
+  /**
+   * Waiting for something outside (a volume to become Ready): retry with growing delays (up to
+   * the queue's maximum) rather than at a fixed rate; the volume's own events bring the claim
+   * back at once.
+   */
+  wait?: boolean;
 }
 
 const claimKind = (c: PersistentVolumeClaim) => ({ ...c, apiVersion: "v1", kind: "PersistentVolumeClaim" });
@@ -128,11 +133,15 @@ export class Provisioner {
       const ref = pv.spec.claimRef;
       if (ref?.namespace && ref.name) this.enqueue(`claim:${ref.namespace}/${ref.name}`);
     });
-    o.volumes.on((_type, v) => {
+    o.volumes.on((_type, v, old) => {
       // A dedicated claim's volume changed (say, became Ready): its claim may proceed.
       const l = v.metadata.labels ?? {};
       const name = v.metadata.annotations?.[ANN_CLAIM_NAME];
       if (l[LABEL_CLAIM_UID] && l[LABEL_CLAIM_NAMESPACE] && name) this.enqueue(`claim:${l[LABEL_CLAIM_NAMESPACE]}/${name}`);
+      // A volume became Ready: claims waiting for one (shared mode) try again now.
+      else if (isReady(v) && !(old && isReady(old))) {
+        for (const c of this.o.claims.list((x) => !x.spec.volumeName && claimWantsUs(x))) this.enqueue(`claim:${c.metadata.namespace}/${c.metadata.name}`);
+      }
     });
   }
 
@@ -167,6 +176,10 @@ export class Provisioner {
       if (key === undefined) return;
       try {
         const r = key.startsWith("pv:") ? await this.reconcilePv(key.slice(3)) : await this.reconcileClaim(...splitKey(key.slice(6)));
+        if (r.wait) {
+          this.queue.addRateLimited(key);
+          continue;
+        }
         this.queue.forget(key);
         if (r.requeueAfterMs !== undefined) this.queue.addAfter(key, r.requeueAfterMs);
       } catch (err) {
@@ -235,7 +248,7 @@ export class Provisioner {
     if (!v) return await this.fail(c, "shared", `StorageClass ${sc.metadata.name}: ${where} (parameter volume) not found`, 10_000);
     if (!isReady(v)) {
       await this.emit(c, "Normal", "Provisioning", `waiting for ${where} to be Ready (${v.status?.message ?? "no status yet"})`);
-      return { requeueAfterMs: WAIT_MS };
+      return { wait: true };
     }
     const size = requestedStorage(c);
     const dir = claimDirectoryName(c);
@@ -283,7 +296,7 @@ export class Provisioner {
     if (!p.passwordSecret) await this.ensurePasswordSecret(c, v);
     if (!isReady(v)) {
       await this.emit(c, "Normal", "Provisioning", `waiting for ${where} to be Ready (${v.status?.message ?? "no status yet"})`);
-      return { requeueAfterMs: WAIT_MS };
+      return { wait: true };
     }
     const pv = buildProvisionedPv({
       claim: c,

@@ -17,8 +17,8 @@ export interface FakeAdmin {
   url: string;
   dirs: Map<string, FakeDirectory>;
   requests: string[];
-  /** Token the server accepts; a function so it can follow a Secret the operator created. */
-  token: () => string | Promise<string>;
+  /** Tokens the server accepts; a function so it can follow Secrets the operator created. */
+  token: () => string | string[] | Promise<string | string[]>;
   /** Next responses forced to this status (then back to normal). */
   failNext(status: number, times?: number): void;
   /** PUTs wait (unanswered) until release(): a request in flight when its caller stops. */
@@ -29,7 +29,7 @@ export interface FakeAdmin {
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,200}$/;
 
-export async function startFakeAdmin(token: () => string | Promise<string>): Promise<FakeAdmin> {
+export async function startFakeAdmin(token: FakeAdmin["token"]): Promise<FakeAdmin> {
   const dirs = new Map<string, FakeDirectory>();
   const requests: string[] = [];
   let nextProject = 1;
@@ -61,7 +61,8 @@ export async function startFakeAdmin(token: () => string | Promise<string>): Pro
           res.end(JSON.stringify(body));
         };
         requests.push(`${req.method} ${req.url}`);
-        if (req.headers.authorization !== `Bearer ${(await fake.token()).trim()}`) return send(401, { error: "bad token" });
+        const valid = [await fake.token()].flat().map((t) => `Bearer ${t.trim()}`);
+        if (!valid.includes(req.headers.authorization ?? "")) return send(401, { error: "bad token" });
         if (forced && forced.times > 0) {
           forced.times--;
           return send(forced.status, { error: "forced failure" });
