@@ -40,7 +40,9 @@ describe("directory quotas", () => {
       const dir = (await fs.lookup(root, (await fs.lookup(root, fs.rootIno, "claims")).attrs.ino, "c1")).attrs.ino;
       const f = await create(fs, dir, "f");
       await fs.write(root, f, 0, Buffer.alloc(60_000, 1), StableHow.UNSTABLE);
+      const frames = db.segments.stats().writer.frames;
       await rejectsWith(fs.write(root, f, 60_000, Buffer.alloc(40_001, 1), StableHow.UNSTABLE), "EDQUOT", "one byte over");
+      assert.equal(db.segments.stats().writer.frames, frames, "a refused write stores no data in segments");
       await fs.write(root, f, 60_000, Buffer.alloc(40_000, 1), StableHow.UNSTABLE);
       await rejectsWith(fs.setattr(root, f, { size: 100_001 }), "EDQUOT", "size-extending SETATTR");
       await rejectsWith(create(fs, dir, "g"), "EDQUOT", "no new inode while the bytes are full");
