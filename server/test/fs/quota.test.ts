@@ -65,6 +65,24 @@ describe("directory quotas", () => {
     });
   });
 
+  it("concurrent writers cannot together exceed a limit (growth is reserved while in flight)", async () => {
+    await withFs(async ({ fs, db }) => {
+      const claims = new ClaimDirectories(fs);
+      await claims.put("c", { quota: { bytes: 100_000, inodes: null } });
+      const dir = (await fs.lookup(root, fs.rootIno, "c")).attrs.ino;
+      const files = await Promise.all(Array.from({ length: 30 }, (_, i) => create(fs, dir, `f${i}`)));
+      // Slow batch application, so that every writer checks the limit while others are in flight.
+      const write = db.write.bind(db);
+      db.write = async (...args: Parameters<typeof db.write>) => {
+        await new Promise((r) => setTimeout(r, 5));
+        return write(...args);
+      };
+      const results = await Promise.allSettled(files.map((f) => fs.write(root, f, 0, Buffer.alloc(10_000, 1), StableHow.FILE_SYNC)));
+      assert.equal(results.filter((r) => r.status === "fulfilled").length, 10, "exactly the writes that fit");
+      assert.deepEqual((await claims.get("c"))!.usage, { bytes: 100_000, inodes: 31 });
+    });
+  });
+
   it("rename and link across projects are EXDEV; within a project they work", async () => {
     await withFs(async ({ fs }) => {
       const claims = new ClaimDirectories(fs);
