@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ClaimDirectories } from "../../src/fs/claims.ts";
 import { decodeInode, encodeInode } from "../../src/fs/inode-codec.ts";
-import { KeyKind, SUPERBLOCK_KEY } from "../../src/fs/keys.ts";
+import { KeyKind, SUPERBLOCK_KEY, inodeKey } from "../../src/fs/keys.ts";
+import { WriteBatch } from "../../src/lsm/write-batch.ts";
 import { decodeSuperblock } from "../../src/fs/records.ts";
 import { FileType, StableHow } from "../../src/fs/types.ts";
 import { countKind, openFs, rejectsWith, root, withFs } from "./helpers.ts";
@@ -188,5 +189,22 @@ describe("directory quotas", () => {
     } finally {
       await fx.close();
     }
+  });
+
+  it("reclaiming a deleted tree ends even when a directory's inode is missing (corruption)", async () => {
+    await withFs(async ({ fs, db }) => {
+      const claims = new ClaimDirectories(fs);
+      await claims.put("bad", { quota: { bytes: null, inodes: null } });
+      const dir = (await fs.lookup(root, fs.rootIno, "bad")).attrs.ino;
+      const sub = (await fs.mkdir(root, dir, "sub")).attrs.ino;
+      const deeper = (await fs.mkdir(root, sub, "deeper")).attrs.ino;
+      for (let i = 0; i < 5; i++) await create(fs, deeper, `f${i}`);
+      await db.write(new WriteBatch().delete(inodeKey(sub)), { awaitDurable: true });
+      fs.internals().inodes.remove(sub);
+      assert.equal(await claims.delete("bad"), true);
+      await fs.backgroundIdle();
+      assert.equal(fs.quotas.all().length, 0, "the project is gone");
+      assert.equal(await countKind(db, KeyKind.DIRENT), 0, "every entry of the tree is gone");
+    });
   });
 });
