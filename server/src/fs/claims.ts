@@ -169,6 +169,8 @@ export class ClaimDirectories {
 
   /** Claim directories (directories with a quota project) below the claims parent, by name. */
   async list(): Promise<ClaimInfo[]> {
+    // Scraped with every /metrics: no listing of the claims parent while there are no claims.
+    if (this.int.quotas.empty) return [];
     const parent = await this.parent(false);
     if (parent === undefined) return [];
     const out: ClaimInfo[] = [];

@@ -250,6 +250,22 @@ export class Quotas {
     return { deltas, reserved };
   }
 
+  /**
+   * Early refusal of growth that cannot fit, before an operation does its data work (a write
+   * refused only at commit would have stored its bytes in a segment for nothing). Reserves
+   * nothing: `prepare` decides.
+   */
+  precheck(project: number | undefined, bytes: number, what: string): void {
+    if (!project || bytes <= 0) return;
+    const r = this.records.get(project);
+    if (!r) return;
+    if (r.deleting) throw fsError("ESTALE", `${what}: the directory tree of quota project ${project} is being deleted`);
+    const used = this.usage(project).bytes + (this.reservedUsage.get(project)?.bytes ?? 0);
+    if (r.limits.bytes !== null && used + bytes > r.limits.bytes) {
+      throw fsError("EDQUOT", `${what}: ${bytes} more bytes exceed the quota of project ${project} (${used} of ${r.limits.bytes} bytes used)`);
+    }
+  }
+
   /** Gives back what `prepare` reserved (after the commit, or when the operation failed). */
   release(q: QuotaTxn): void {
     for (const [project, r] of q.reserved) {

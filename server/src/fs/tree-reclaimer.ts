@@ -68,6 +68,8 @@ export class TreeReclaimer {
   private async reclaim(r: ProjectRecord): Promise<boolean> {
     const { db } = this.fs;
     const limit = Math.max(1, this.opts.batchEntries);
+    // The descent path (not the inodes' parent fields: a corrupt tree must not loop).
+    const path: number[] = [];
     let cur = r.dirIno;
     for (;;) {
       if (this.passes.stopped) return false;
@@ -79,9 +81,10 @@ export class TreeReclaimer {
         }
       }
       if (page.length === 0) {
-        if (cur === r.dirIno) break;
-        // Empty: the parent's next batch removes it. A vanished directory restarts the walk.
-        cur = (await this.fs.inodes.get(cur))?.parent ?? r.dirIno;
+        const up = path.pop();
+        if (up === undefined) break;
+        // Empty: the parent's next batch removes it.
+        cur = up;
         continue;
       }
       const removable: ListedEntry[] = [];
@@ -98,7 +101,10 @@ export class TreeReclaimer {
         removable.push(e);
       }
       if (removable.length > 0) await this.removeEntries(cur, removable);
-      else if (descend !== undefined) cur = descend;
+      else if (descend !== undefined) {
+        path.push(cur);
+        cur = descend;
+      }
       await this.afterBatch?.();
       await new Promise<void>((resolve) => setImmediate(resolve));
     }

@@ -571,6 +571,7 @@ export class ZeroFs {
       const before = wccAttr(inode);
       if (data.length === 0) return { count: 0, committed: durable ? StableHow.FILE_SYNC : StableHow.UNSTABLE, wcc: { before, after: attrsOf(inode) } };
       const newSize = Math.max(inode.size, end);
+      this.quotas.precheck(inode.project, newSize - inode.size, `write of ${data.length} bytes at ${offset} to inode ${ino}`);
       this.reserve(tx, newSize - inode.size, `write of ${data.length} bytes at ${offset} to inode ${ino}`);
       const now = this.clock.now();
       const next: Inode = { ...inode, size: newSize, mtime: now, ctime: now };

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ClaimDirectories } from "../../src/fs/claims.ts";
 import { decodeInode, encodeInode } from "../../src/fs/inode-codec.ts";
-import { KeyKind, SUPERBLOCK_KEY } from "../../src/fs/keys.ts";
+import { KeyKind, SUPERBLOCK_KEY, inodeKey } from "../../src/fs/keys.ts";
+import { WriteBatch } from "../../src/lsm/write-batch.ts";
 import { decodeSuperblock } from "../../src/fs/records.ts";
 import { FileType, StableHow } from "../../src/fs/types.ts";
 import { countKind, openFs, rejectsWith, root, withFs } from "./helpers.ts";
@@ -40,7 +41,9 @@ describe("directory quotas", () => {
       const dir = (await fs.lookup(root, (await fs.lookup(root, fs.rootIno, "claims")).attrs.ino, "c1")).attrs.ino;
       const f = await create(fs, dir, "f");
       await fs.write(root, f, 0, Buffer.alloc(60_000, 1), StableHow.UNSTABLE);
+      const frames = db.segments.stats().writer.frames;
       await rejectsWith(fs.write(root, f, 60_000, Buffer.alloc(40_001, 1), StableHow.UNSTABLE), "EDQUOT", "one byte over");
+      assert.equal(db.segments.stats().writer.frames, frames, "a refused write stores no data in segments");
       await fs.write(root, f, 60_000, Buffer.alloc(40_000, 1), StableHow.UNSTABLE);
       await rejectsWith(fs.setattr(root, f, { size: 100_001 }), "EDQUOT", "size-extending SETATTR");
       await rejectsWith(create(fs, dir, "g"), "EDQUOT", "no new inode while the bytes are full");
@@ -60,6 +63,24 @@ describe("directory quotas", () => {
       await claims.put("c1", { quota: { bytes: null, inodes: null } });
       await fs.write(root, await create(fs, dir, "big"), 0, Buffer.alloc(200_000, 2), StableHow.UNSTABLE);
       assert.deepEqual((await claims.get("c1"))!.usage, { bytes: 200_003, inodes: 5 });
+    });
+  });
+
+  it("concurrent writers cannot together exceed a limit (growth is reserved while in flight)", async () => {
+    await withFs(async ({ fs, db }) => {
+      const claims = new ClaimDirectories(fs);
+      await claims.put("c", { quota: { bytes: 100_000, inodes: null } });
+      const dir = (await fs.lookup(root, fs.rootIno, "c")).attrs.ino;
+      const files = await Promise.all(Array.from({ length: 30 }, (_, i) => create(fs, dir, `f${i}`)));
+      // Slow batch application, so that every writer checks the limit while others are in flight.
+      const write = db.write.bind(db);
+      db.write = async (...args: Parameters<typeof db.write>) => {
+        await new Promise((r) => setTimeout(r, 5));
+        return write(...args);
+      };
+      const results = await Promise.allSettled(files.map((f) => fs.write(root, f, 0, Buffer.alloc(10_000, 1), StableHow.FILE_SYNC)));
+      assert.equal(results.filter((r) => r.status === "fulfilled").length, 10, "exactly the writes that fit");
+      assert.deepEqual((await claims.get("c"))!.usage, { bytes: 100_000, inodes: 31 });
     });
   });
 
@@ -168,5 +189,22 @@ describe("directory quotas", () => {
     } finally {
       await fx.close();
     }
+  });
+
+  it("reclaiming a deleted tree ends even when a directory's inode is missing (corruption)", async () => {
+    await withFs(async ({ fs, db }) => {
+      const claims = new ClaimDirectories(fs);
+      await claims.put("bad", { quota: { bytes: null, inodes: null } });
+      const dir = (await fs.lookup(root, fs.rootIno, "bad")).attrs.ino;
+      const sub = (await fs.mkdir(root, dir, "sub")).attrs.ino;
+      const deeper = (await fs.mkdir(root, sub, "deeper")).attrs.ino;
+      for (let i = 0; i < 5; i++) await create(fs, deeper, `f${i}`);
+      await db.write(new WriteBatch().delete(inodeKey(sub)), { awaitDurable: true });
+      fs.internals().inodes.remove(sub);
+      assert.equal(await claims.delete("bad"), true);
+      await fs.backgroundIdle();
+      assert.equal(fs.quotas.all().length, 0, "the project is gone");
+      assert.equal(await countKind(db, KeyKind.DIRENT), 0, "every entry of the tree is gone");
+    });
   });
 });

@@ -5,9 +5,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ZerofsProcess } from "../../../test/support/zerofs-process.ts";
 
+export interface ClaimJson {
+  name: string;
+  path: string;
+  projectId: number;
+  quota: { bytes: number | null; inodes: number | null };
+  usage: { bytes: number; inodes: number };
+}
+
+/** Any answer of the API: a claim, a list, a deletion or an error (fields as they come). */
+export type AdminBody = Partial<ClaimJson> & { error?: string; directories?: ClaimJson[]; deleted?: boolean };
+
 export interface AdminReply {
   status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON under test
+  body: AdminBody;
   contentType: string | null;
 }
 
@@ -27,18 +38,18 @@ export async function admin(s: ZerofsProcess, method: string, path: string, toke
     ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
   });
   const text = await res.text();
-  let parsed: unknown;
+  let parsed: AdminBody;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(text) as AdminBody;
   } catch {
-    parsed = text;
+    parsed = { error: `not JSON: ${text}` };
   }
   return { status: res.status, body: parsed, contentType: res.headers.get("content-type") };
 }
 
 /** PUT a claim directory and insist on 200. */
-export async function putClaim(s: ZerofsProcess, token: string, name: string, quota: { bytes: number | null; inodes: number | null }): Promise<AdminReply["body"]> {
+export async function putClaim(s: ZerofsProcess, token: string, name: string, quota: { bytes: number | null; inodes: number | null }): Promise<ClaimJson> {
   const r = await admin(s, "PUT", `/v1/directories/${name}`, token, { quota });
   if (r.status !== 200) throw new Error(`PUT ${name}: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
+  return r.body as ClaimJson;
 }
