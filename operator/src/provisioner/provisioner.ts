@@ -118,6 +118,8 @@ export class Provisioner {
   private refreshTimer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
   private running = false;
+  /** Volumes last seen Ready (see the volumes handler). */
+  private readonly readyVolumes = new Set<string>();
 
   constructor(o: ProvisionerOptions) {
     this.o = o;
@@ -133,13 +135,19 @@ export class Provisioner {
       const ref = pv.spec.claimRef;
       if (ref?.namespace && ref.name) this.enqueue(`claim:${ref.namespace}/${ref.name}`);
     });
-    o.volumes.on((_type, v, old) => {
+    o.volumes.on((type, v) => {
       // A dedicated claim's volume changed (say, became Ready): its claim may proceed.
       const l = v.metadata.labels ?? {};
       const name = v.metadata.annotations?.[ANN_CLAIM_NAME];
       if (l[LABEL_CLAIM_UID] && l[LABEL_CLAIM_NAMESPACE] && name) this.enqueue(`claim:${l[LABEL_CLAIM_NAMESPACE]}/${name}`);
-      // A volume became Ready: claims waiting for one (shared mode) try again now.
-      else if (isReady(v) && !(old && isReady(old))) {
+      // A volume became Ready: claims waiting for one (shared mode) try again now. Readiness is
+      // tracked here, not from the event's old object: the reconciler records its own status
+      // writes in the cache (upsert) before the watch event arrives, so `old` may already be Ready.
+      const key = `${v.metadata.namespace}/${v.metadata.name}`;
+      if (type === "delete" || !isReady(v)) {
+        this.readyVolumes.delete(key);
+      } else if (!this.readyVolumes.has(key)) {
+        this.readyVolumes.add(key);
         for (const c of this.o.claims.list((x) => !x.spec.volumeName && claimWantsUs(x))) this.enqueue(`claim:${c.metadata.namespace}/${c.metadata.name}`);
       }
     });
