@@ -45,6 +45,9 @@ const schema = z.object({
   HTTP_ALLOWED_CIDRS: cidrList.default(PRIVATE_CIDRS),
   NETWORK_POLICY: bool.default(true),
   METRICS_FROM: peers.default([]),
+  ADMIN_FROM: peers.default([]),
+  PROVISIONER: bool.default(true),
+  USAGE_REFRESH_SECONDS: int(5, 86400).default(60),
   ALLOW_CROSS_NAMESPACE_CLAIMS: bool.default(false),
   ALLOWED_SERVER_IMAGES: list.default([]),
   ALLOW_TOLERATIONS: bool.default(false),
@@ -71,6 +74,10 @@ export interface OperatorConfig {
   jobBackoffLimit: number;
   network: NetworkDefaults;
   policy: VolumePolicy;
+  /** Run the StorageClass provisioner (zerofs.io/nfs). */
+  provisioner: boolean;
+  /** How often claim usage is read from the servers. */
+  usageRefreshMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -116,7 +123,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     deletionPollMs: e.DELETION_POLL_SECONDS * 1000,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     jobBackoffLimit: e.PASSWORD_JOB_BACKOFF_LIMIT,
-    network: { ...DEFAULT_NETWORK, allowedCIDRs: e.DEFAULT_ALLOWED_CIDRS, httpAllowedCIDRs: e.HTTP_ALLOWED_CIDRS, networkPolicy: e.NETWORK_POLICY, metricsFrom: e.METRICS_FROM },
+    network: { ...DEFAULT_NETWORK, allowedCIDRs: e.DEFAULT_ALLOWED_CIDRS, httpAllowedCIDRs: e.HTTP_ALLOWED_CIDRS, networkPolicy: e.NETWORK_POLICY, metricsFrom: e.METRICS_FROM, adminFrom: e.ADMIN_FROM },
+    provisioner: e.PROVISIONER,
+    usageRefreshMs: e.USAGE_REFRESH_SECONDS * 1000,
     policy: {
       allowCrossNamespaceClaims: e.ALLOW_CROSS_NAMESPACE_CLAIMS,
       allowedImages: e.ALLOWED_SERVER_IMAGES,

@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     jobBackoffLimit: cfg.jobBackoffLimit,
     network: cfg.network,
     policy: cfg.policy,
+    provisioner: cfg.provisioner ? { usageRefreshMs: cfg.usageRefreshMs } : false,
     leaderElection: cfg.leaderElect
       ? {
           namespace: cfg.leaseNamespace,

@@ -11,6 +11,7 @@ import { KubeClient } from "./kube/client.ts";
 import type { NetworkDefaults, VolumePolicy } from "./api/policy.ts";
 import { DEFAULT_RECONCILER_CONFIG } from "./reconcile/context.ts";
 import type { DataDeleter } from "./reconcile/data-deleter.ts";
+import type { AdminEndpointResolver } from "./provisioner/provisioner.ts";
 
 export interface OperatorOptions {
   kubeConfig: KubeConfig;
@@ -35,6 +36,8 @@ export interface OperatorOptions {
   network?: Partial<NetworkDefaults>;
   /** What volume authors may ask for (default: DEFAULT_POLICY). */
   policy?: Partial<VolumePolicy>;
+  /** The StorageClass provisioner (zerofs.io/nfs): on by default; the admin endpoint resolver is injectable for tests. */
+  provisioner?: false | { adminEndpoint?: AdminEndpointResolver; usageRefreshMs?: number };
 }
 
 export class Operator {
@@ -104,6 +107,7 @@ export class Operator {
       queueBaseDelayMs: this.o.queueBaseDelayMs,
       dataDeleter: this.o.dataDeleter,
       identity,
+      provisioner: this.o.provisioner,
       config: {
         serverImage: this.o.serverImage,
         deletionPollMs: this.o.deletionPollMs ?? DEFAULT_RECONCILER_CONFIG.deletionPollMs,

@@ -23,19 +23,25 @@ function rulesTable(r: RbacRole): Record<string, string[]> {
 }
 /** What the reconcile calls (see the comment in templates/_helpers.tpl). */
 const NAMESPACED_RULES: Record<string, string[]> = {
-  "zerofs.io/zerofsvolumes": ["get", "list", "patch", "watch"],
+  // create/delete: the provisioner's dedicated mode (a volume per claim).
+  "zerofs.io/zerofsvolumes": ["create", "delete", "get", "list", "patch", "watch"],
   "zerofs.io/zerofsvolumes/status": ["patch"],
   "zerofs.io/zerofsvolumes/finalizers": ["update"],
   "apps/deployments": ["create", "get", "list", "patch", "watch"],
   "/services": ["create", "get", "list", "patch", "watch"],
   "networking.k8s.io/networkpolicies": ["create", "get", "list", "patch", "watch"],
   "/persistentvolumeclaims": ["create", "delete", "get", "list", "patch", "watch"],
+  // The provisioner as resizer: the claim's capacity after an expansion.
+  "/persistentvolumeclaims/status": ["patch"],
   "/secrets": ["create", "get", "list", "patch", "watch"],
   "batch/jobs": ["create", "delete", "list", "watch"],
   "/pods": ["list"],
   "/events": ["create", "patch"],
 };
-const CLUSTER_RULES: Record<string, string[]> = { "/persistentvolumes": ["create", "delete", "get", "list", "patch", "watch"] };
+const CLUSTER_RULES: Record<string, string[]> = {
+  "/persistentvolumes": ["create", "delete", "get", "list", "patch", "watch"],
+  "storage.k8s.io/storageclasses": ["get", "list", "watch"],
+};
 
 const docs = (text: string): KubeObject[] => parseAllDocuments(text).map((d) => d.toJS() as KubeObject).filter((d) => d && d.kind);
 

@@ -7,7 +7,8 @@ import { BlockList, isIPv4 } from "node:net";
 import type { Server as HttpServer } from "node:http";
 import type { Logger } from "pino";
 import type { Config } from "./config/config.ts";
-import { FileType, isFsError, ROOT, ZeroFs, type Attrs } from "./fs/index.ts";
+import { adminApi } from "./admin/admin-api.ts";
+import { ClaimDirectories, FileType, isFsError, ROOT, ZeroFs, type Attrs } from "./fs/index.ts";
 import { FencedError, FlushIncompleteError, type Unflushed } from "./lsm/errors.ts";
 import { openDatabase, type OpenDatabase } from "./lsm/open-database.ts";
 import { mountProgram } from "./nfs/mount.ts";
@@ -213,6 +214,16 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
     server.register(nfs3Program(handler));
     const nfsPort = await server.listen(config.port, config.listen);
     let httpPort: number | undefined;
+    const claims = new ClaimDirectories(zfs, config.claimsDir);
+    metrics.claimStats = () => claims.list();
+    const admin = config.adminTokenFile === undefined
+      ? undefined
+      : adminApi({
+          claims,
+          tokenFile: config.adminTokenFile,
+          logger: log.child({ component: "admin" }),
+          unavailable: () => (config.readOnly ? "the export is read-only" : db.isFenced ? "fenced: another server opened this volume" : storeDetail()),
+        });
     if (config.httpPort !== 0) {
       http = await startHttpEndpoint(config.httpListen, config.httpPort, metrics.registry, {
         // A store outage fails neither: restarting the server cannot fix the store, and taking
@@ -221,7 +232,7 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
         healthy: () => (db.isFenced ? { ok: false, reason: "fenced: another server opened this volume" } : withDetail({ ok: true }, storeDetail())),
         ready: () =>
           ready && !db.isFenced ? withDetail({ ok: true }, storeDetail()) : { ok: false, reason: db.isFenced ? "fenced" : stopping ? "stopping" : "starting" },
-      }, log.child({ component: "http" }), clientFilter(config.httpAllowedClients));
+      }, log.child({ component: "http" }), clientFilter(config.httpAllowedClients), admin);
       const addr = http.address();
       httpPort = typeof addr === "object" && addr ? addr.port : undefined;
     }

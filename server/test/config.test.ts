@@ -186,6 +186,26 @@ describe("configuration", () => {
     assert.match(problems(["/d", "--memory-cache-mb", "1.5G"], base).join("\n"), /--memory-cache-mb="1\.5G": expected a number of MiB/);
   });
 
+  it("admin API: off by default; the token file must be readable and non-empty; claims dir absolute", async () => {
+    const c = readConfig(["/d"], base);
+    assert.equal(c.adminTokenFile, undefined, "off unless configured");
+    assert.equal(c.claimsDir, "/");
+    const dir = await mkdtemp(join(tmpdir(), "zerofs-admin-cfg-"));
+    try {
+      const tokenPath = join(dir, "token");
+      await writeFile(tokenPath, "secret\n", { mode: 0o600 });
+      const on = readConfig(["/d", "--claims-dir", "/claims/x"], { ...base, ZEROFS_ADMIN_TOKEN_FILE: tokenPath });
+      assert.equal(on.adminTokenFile, tokenPath);
+      assert.equal(on.claimsDir, "/claims/x");
+      assert.match(problems(["/d"], { ...base, ZEROFS_ADMIN_TOKEN_FILE: join(dir, "missing") }).join("\n"), /ZEROFS_ADMIN_TOKEN_FILE=.*cannot read the token file \(ENOENT\)/);
+      await writeFile(join(dir, "empty"), "\n");
+      assert.match(problems(["/d"], { ...base, ZEROFS_ADMIN_TOKEN_FILE: join(dir, "empty") }).join("\n"), /token file is empty/);
+      for (const bad of ["claims", "/a/../b", "/./a"]) assert.match(problems(["/d"], { ...base, ZEROFS_CLAIMS_DIR: bad }).join("\n"), /ZEROFS_CLAIMS_DIR=.*absolute path/, bad);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("an unknown flag is a clear error", () => {
     assert.match(problems(["--bogus", "/d"], base).join("\n"), /bogus/);
   });

@@ -63,11 +63,14 @@ rules and fail on any missing permission):
  - Events: create, patch (repeat counts).
  - PersistentVolumes are cluster-scoped: get/list/watch/create/patch/delete in a ClusterRole,
    always. With watchNamespace set, everything else is a Role in that namespace.
+ - StorageClass provisioner (zerofs.io/nfs): StorageClasses get/list/watch (cluster-scoped);
+   claims' status patch (the resizer's part: capacity after an expansion); ZeroFSVolumes create
+   and delete (dedicated mode: one volume per claim, deleted with reclaimPolicy Delete).
 */}}
 {{- define "zerofs-operator.namespacedRules" }}
   - apiGroups: ["zerofs.io"]
     resources: ["zerofsvolumes"]
-    verbs: ["get", "list", "watch", "patch"]
+    verbs: ["get", "list", "watch", "patch", "create", "delete"]
   - apiGroups: ["zerofs.io"]
     resources: ["zerofsvolumes/status"]
     verbs: ["patch"]
@@ -87,6 +90,9 @@ rules and fail on any missing permission):
     resources: ["persistentvolumeclaims"]
     verbs: ["get", "list", "watch", "create", "patch", "delete"]
   - apiGroups: [""]
+    resources: ["persistentvolumeclaims/status"]
+    verbs: ["patch"]
+  - apiGroups: [""]
     resources: ["secrets"]
     verbs: ["get", "list", "watch", "create", "patch"]
   - apiGroups: ["batch"]
@@ -103,4 +109,7 @@ rules and fail on any missing permission):
   - apiGroups: [""]
     resources: ["persistentvolumes"]
     verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  - apiGroups: ["storage.k8s.io"]
+    resources: ["storageclasses"]
+    verbs: ["get", "list", "watch"]
 {{- end }}

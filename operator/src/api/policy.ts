@@ -37,6 +37,11 @@ export interface NetworkDefaults {
   networkPolicy: boolean;
   /** NetworkPolicyPeers admitted to the metrics port of every volume. */
   metricsFrom: Record<string, unknown>[];
+  /**
+   * NetworkPolicyPeers admitted to the HTTP port (9090) for the admin API: the operator's own
+   * pods (the chart sets this), which create and size claim directories of shared volumes.
+   */
+  adminFrom: Record<string, unknown>[];
 }
 
 export const DEFAULT_POLICY: VolumePolicy = {
@@ -52,6 +57,7 @@ export const DEFAULT_NETWORK: NetworkDefaults = {
   httpAllowedCIDRs: PRIVATE_CIDRS,
   networkPolicy: true,
   metricsFrom: [],
+  adminFrom: [],
 };
 
 export function matchesPattern(value: string, patterns: string[]): boolean {

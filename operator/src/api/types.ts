@@ -98,6 +98,18 @@ export interface ZeroFSVolumeStatus {
   persistentVolumeClaim?: { namespace: string; name: string };
   activePasswordHash?: string;
   passwordRotation?: PasswordRotationStatus;
+  /** Shared-mode claims (written by the provisioner with its own field manager). */
+  claims?: ClaimStatus[];
+}
+
+export interface ClaimStatus {
+  namespace: string;
+  name: string;
+  persistentVolume?: string;
+  directory?: string;
+  quotaBytes?: number;
+  usedBytes?: number;
+  usedInodes?: number;
 }
 
 export interface ZeroFSVolume extends KubeObject {

@@ -4,6 +4,7 @@ import type { NormalizedSpec } from "../api/spec.ts";
 import type { ZeroFSVolume } from "../api/types.ts";
 import type { Deployment } from "../kube/types.ts";
 import { commonLabels, ownerReference, serverSelector } from "./labels.ts";
+import { ADMIN_TOKEN_DIR, ADMIN_TOKEN_FILE, adminTokenVolume } from "./admin-token.ts";
 import { serverName } from "./names.ts";
 import {
   ACTIVE_PASSWORD_FILE,
@@ -46,7 +47,9 @@ export function buildDeployment(i: DeploymentInput): Deployment {
     image: i.image,
     command: ["zerofs"],
     args: [spec.storage.url],
-    env: serverEnv(spec, { passwordFile: ACTIVE_PASSWORD_FILE, cacheSizeGb: cacheSizeGb(spec.cache.size), ...i.network }),
+    // The admin API (claim directories of the StorageClass provisioner's shared mode) is on for
+    // every server the operator runs, reachable only with the operator's per-volume token.
+    env: [...serverEnv(spec, { passwordFile: ACTIVE_PASSWORD_FILE, cacheSizeGb: cacheSizeGb(spec.cache.size), ...i.network }), { name: "ZEROFS_ADMIN_TOKEN_FILE", value: ADMIN_TOKEN_FILE }],
     ports: [
       { name: "nfs", containerPort: NFS_PORT, protocol: "TCP" },
       { name: "http", containerPort: HTTP_PORT, protocol: "TCP" },
@@ -59,7 +62,7 @@ export function buildDeployment(i: DeploymentInput): Deployment {
     resources: serverResources(spec),
     securityContext: containerSecurityContext(),
     terminationMessagePolicy: "FallbackToLogsOnError",
-    volumeMounts: serverVolumeMounts(),
+    volumeMounts: [...serverVolumeMounts(), { name: "admin-token", mountPath: ADMIN_TOKEN_DIR, readOnly: true }],
   };
   if (spec.server.imagePullPolicy) container.imagePullPolicy = spec.server.imagePullPolicy;
   return {
@@ -86,6 +89,7 @@ export function buildDeployment(i: DeploymentInput): Deployment {
             passwordVolume(v, [SECRET_KEY_ACTIVE]),
             { name: "cache", persistentVolumeClaim: { claimName: i.cacheClaimName } },
             { name: "tmp", emptyDir: {} },
+            adminTokenVolume(v),
           ],
           ...scheduling(spec),
         },

@@ -15,7 +15,7 @@ import {
 import type { ZeroFSVolume } from "../api/types.ts";
 import type { OwnerReference } from "../kube/types.ts";
 
-export type Component = "server" | "cache" | "password" | "nfs-volume" | "nfs-claim" | "password-rotation";
+export type Component = "server" | "cache" | "password" | "nfs-volume" | "nfs-claim" | "password-rotation" | "admin-token" | "provisioned-volume";
 
 type Vol = Pick<ZeroFSVolume, "metadata">;
 

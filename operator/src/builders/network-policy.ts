@@ -4,7 +4,9 @@
  *    from the node network, through the ClusterIP, so the server sees node addresses) and from
  *    spec.networkPolicy.nfsFrom (e.g. pods with a user-space client);
  *  - metrics (9090/TCP) only from the peers the operator (chart networkPolicy.metricsFrom) and the
- *    volume (spec.networkPolicy.metricsFrom) name; no rule at all when neither names any.
+ *    volume (spec.networkPolicy.metricsFrom) name; no rule at all when neither names any;
+ *  - the admin API (9090/TCP, bearer token) from the operator's own pods (ADMIN_FROM, set by the
+ *    chart), which creates and sizes the claim directories of shared StorageClass volumes.
  * The kubelet's probes come from the pod's own node, which NetworkPolicies always admit. Egress is
  * not restricted: the server needs its object store, wherever that is.
  */
@@ -20,6 +22,8 @@ export interface NetworkPolicyInput {
   allowedClients: string[];
   /** The operator's metrics peers, for every volume. */
   metricsFrom: Record<string, unknown>[];
+  /** The operator's pods: the admin API (claim directories) on the HTTP port. */
+  adminFrom?: Record<string, unknown>[];
 }
 
 export function buildNetworkPolicy(v: ZeroFSVolume, spec: NormalizedSpec, i: NetworkPolicyInput): NetworkPolicy {
@@ -32,6 +36,8 @@ export function buildNetworkPolicy(v: ZeroFSVolume, spec: NormalizedSpec, i: Net
   ];
   const metricsFrom = [...i.metricsFrom, ...spec.networkPolicy.metricsFrom];
   if (metricsFrom.length > 0) ingress.push({ ports: [{ protocol: "TCP", port: HTTP_PORT }], from: metricsFrom });
+  // A rule of its own (not merged into the metrics peers): the admin API needs its bearer token too.
+  if (i.adminFrom && i.adminFrom.length > 0) ingress.push({ ports: [{ protocol: "TCP", port: HTTP_PORT }], from: i.adminFrom });
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",

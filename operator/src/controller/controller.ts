@@ -18,6 +18,8 @@ import { Reconciler } from "../reconcile/reconciler.ts";
 import { EventRecorder } from "./events.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { WorkQueue } from "./workqueue.ts";
+import type { StorageClass } from "../provisioner/claims.ts";
+import { Provisioner, type AdminEndpointResolver } from "../provisioner/provisioner.ts";
 
 export interface ControllerOptions {
   client: KubeClient;
@@ -34,6 +36,8 @@ export interface ControllerOptions {
   identity?: string;
   queueBaseDelayMs?: number;
   queueMaxDelayMs?: number;
+  /** The StorageClass provisioner (zerofs.io/nfs); false: off. */
+  provisioner?: false | { adminEndpoint?: AdminEndpointResolver; usageRefreshMs?: number };
 }
 
 const MANAGED = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
@@ -42,6 +46,9 @@ export class Controller {
   readonly caches: Caches;
   readonly queue: WorkQueue;
   private readonly secrets: Informer<KubeObject>;
+  /** Its own informers: every claim (not only the operator's) and the StorageClasses. */
+  private readonly provisionerInformers: Informer<KubeObject>[] = [];
+  readonly provisioner: Provisioner | undefined;
   private readonly o: ControllerOptions;
   private readonly reconciler: Reconciler;
   private readonly log: Logger;
@@ -69,11 +76,30 @@ export class Controller {
     };
     this.secrets = inf<KubeObject>(R.secrets, { metadataOnly: true });
     this.queue = new WorkQueue({ baseDelayMs: o.queueBaseDelayMs, maxDelayMs: o.queueMaxDelayMs, onDepth: (d) => m.queueDepth.set(d) });
+    const events = new EventRecorder(o.client, o.log, { instance: o.identity });
+    if (o.provisioner !== false) {
+      const claims = inf<PersistentVolumeClaim>(R.pvcs);
+      const classes = inf<StorageClass>(R.storageClasses);
+      this.provisionerInformers.push(claims as unknown as Informer<KubeObject>, classes as unknown as Informer<KubeObject>);
+      this.provisioner = new Provisioner({
+        client: o.client,
+        log: o.log,
+        metrics: m,
+        events,
+        volumes: this.caches.volumes,
+        pvs: this.caches.pvs,
+        claims,
+        classes,
+        adminEndpoint: o.provisioner?.adminEndpoint,
+        usageRefreshMs: o.provisioner?.usageRefreshMs,
+        queueBaseDelayMs: o.queueBaseDelayMs,
+      });
+    }
     const deps: ReconcileDeps = {
       client: o.client,
       caches: this.caches,
       log: o.log,
-      events: new EventRecorder(o.client, o.log, { instance: o.identity }),
+      events,
       metrics: m,
       config: o.config,
       dataDeleter: o.dataDeleter ?? new S3DataDeleter(),
@@ -130,6 +156,7 @@ export class Controller {
     for (const v of this.caches.volumes.list()) this.enqueue(keyOf(v));
     const n = this.o.workers ?? 2;
     this.workers = Array.from({ length: n }, (_, i) => this.worker(i));
+    this.provisioner?.start();
     const resync = this.o.resyncMs ?? 600_000;
     this.resyncTimer = setInterval(() => {
       for (const v of this.caches.volumes.list()) this.enqueue(keyOf(v));
@@ -144,7 +171,7 @@ export class Controller {
     this.onStop?.();
     clearInterval(this.resyncTimer);
     this.queue.shutDown();
-    const done = Promise.all(this.workers);
+    const done = Promise.all([...this.workers, this.provisioner?.stop()]);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       done.then(() => false),
@@ -159,7 +186,7 @@ export class Controller {
   }
 
   private informers(): Informer<KubeObject>[] {
-    return [...(Object.values(this.caches) as unknown as Informer<KubeObject>[]), this.secrets];
+    return [...(Object.values(this.caches) as unknown as Informer<KubeObject>[]), this.secrets, ...this.provisionerInformers];
   }
 
   private async worker(id: number): Promise<void> {

@@ -4,11 +4,17 @@
  * instead of creating another object, like the kubelet's and client-go's recorders.
  */
 import type { Logger } from "pino";
-import type { ZeroFSVolume } from "../api/types.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { R } from "../kube/resources.ts";
 
 export type EventType = "Normal" | "Warning";
+
+/** What an Event is about: a ZeroFSVolume, a claim... (list items carry no kind: callers set it). */
+export interface EventSubject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
+}
 
 interface Recent {
   name: string;
@@ -35,8 +41,8 @@ export class EventRecorder {
   }
 
   /** Best effort: an Event that cannot be written is logged, never fails the reconcile. */
-  async emit(v: ZeroFSVolume, type: EventType, reason: string, message: string): Promise<void> {
-    const key = `${v.metadata.uid}\0${type}\0${reason}\0${message}`;
+  async emit(v: EventSubject, type: EventType, reason: string, message: string): Promise<void> {
+    const key = `${v.metadata.uid ?? ""}\0${type}\0${reason}\0${message}`;
     const now = new Date();
     const ts = now.toISOString();
     const prev = this.recent.get(key);
@@ -47,11 +53,11 @@ export class EventRecorder {
         await this.client.patch(R.events, prev.namespace, prev.name, { count: prev.count, lastTimestamp: ts });
         return;
       }
-      const name = `${v.metadata.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`;
+      const name = `${v.metadata.name ?? "object"}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`;
       await this.client.create({
         apiVersion: "v1",
         kind: "Event",
-        metadata: { name, namespace: v.metadata.namespace },
+        metadata: { name, namespace: v.metadata.namespace ?? "default" },
         involvedObject: {
           apiVersion: v.apiVersion,
           kind: v.kind,
@@ -70,7 +76,7 @@ export class EventRecorder {
         lastTimestamp: ts,
         count: 1,
       });
-      this.recent.set(key, { name, namespace: v.metadata.namespace, count: 1, firstTimestamp: ts, at: now.getTime() });
+      this.recent.set(key, { name, namespace: v.metadata.namespace ?? "default", count: 1, firstTimestamp: ts, at: now.getTime() });
       if (this.recent.size > 2000) this.prune(now.getTime());
     } catch (err) {
       this.log.warn({ err: (err as Error).message, reason }, "could not record event");

@@ -63,6 +63,25 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly provisioning = new Counter({
+    name: "zerofs_operator_provisioning_total",
+    help: "Claims of zerofs.io/nfs StorageClasses provisioned, by mode (shared, dedicated) and result (succeeded, failed).",
+    labelNames: ["mode", "result"] as const,
+    registers: [this.registry],
+  });
+  readonly claimUsedBytes = new Gauge({
+    name: "zerofs_operator_claim_used_bytes",
+    help: "Bytes used by a shared-mode claim's directory, as last read from its server.",
+    labelNames: ["namespace", "claim"] as const,
+    registers: [this.registry],
+  });
+  readonly claimQuotaBytes = new Gauge({
+    name: "zerofs_operator_claim_quota_bytes",
+    help: "Byte quota of a shared-mode claim's directory (its requested storage).",
+    labelNames: ["namespace", "claim"] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     // Both results exist from the start: increase() cannot see a series' first sample, so an
     // alert on the first failed rotation needs the series at 0 before it.

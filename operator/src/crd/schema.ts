@@ -264,6 +264,24 @@ const statusSchema: Schema = {
       description: "The claim bound to the PersistentVolume.",
       properties: { namespace: str("Namespace."), name: str("Name.") },
     },
+    claims: {
+      type: "array",
+      maxItems: 1000,
+      description: "Claims provisioned on this volume by a StorageClass in shared mode (zerofs.io/nfs), each a directory with its quota and usage; written by the provisioner, refreshed periodically (at most 1000, sorted by namespace and name).",
+      items: {
+        type: "object",
+        required: ["namespace", "name"],
+        properties: {
+          namespace: str("Claim namespace."),
+          name: str("Claim name."),
+          persistentVolume: str("The claim's PersistentVolume."),
+          directory: str("The claim's directory under the export."),
+          quotaBytes: { type: "integer", format: "int64", description: "Byte limit (the claim's requested storage)." },
+          usedBytes: { type: "integer", format: "int64", description: "Bytes used, as last read from the server." },
+          usedInodes: { type: "integer", format: "int64", description: "Files and directories, as last read from the server." },
+        },
+      },
+    },
     activePasswordHash: str("Keyed hash (HMAC-SHA256) of the password the data is encrypted with; never the password."),
     passwordRotation: {
       type: "object",

@@ -145,14 +145,14 @@ export class KubeClient {
    * over fields another manager set (the operator is the authority for its children). A
    * metadata.resourceVersion in `obj` makes the apply conditional on it (409 Conflict otherwise).
    */
-  async apply<T extends KubeObject>(obj: T, opts: { force?: boolean; subresource?: string } = {}): Promise<T> {
+  async apply<T extends KubeObject>(obj: T, opts: { force?: boolean; subresource?: string; fieldManager?: string } = {}): Promise<T> {
     const r = resourceFor(obj.apiVersion, obj.kind);
     const name = obj.metadata.name ?? "";
     return (await this.request<T>("PATCH", resourcePath(r, obj.metadata.namespace, name, opts.subresource), {
       verb: "apply",
       resource: r.plural,
       what: describe("apply", r, obj.metadata.namespace, name, opts.subresource),
-      query: { fieldManager: this.fieldManager, force: opts.force ?? true },
+      query: { fieldManager: opts.fieldManager ?? this.fieldManager, force: opts.force ?? true },
       body: obj,
       contentType: APPLY_CONTENT_TYPE,
     })) as T;

@@ -25,6 +25,7 @@ export const R = {
   namespaces: rt("v1", "Namespace", "namespaces", false),
   serviceAccounts: rt("v1", "ServiceAccount", "serviceaccounts"),
   replicaSets: rt("apps/v1", "ReplicaSet", "replicasets"),
+  storageClasses: rt("storage.k8s.io/v1", "StorageClass", "storageclasses", false),
   crds: rt("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", false),
 } as const;
 

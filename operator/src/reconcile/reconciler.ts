@@ -13,6 +13,7 @@ import { LABEL_COMPONENT } from "../api/constants.ts";
 import { checkPolicy, effectiveAllowedCIDRs } from "../api/policy.ts";
 import { InvalidSpecError, normalizeSpec, type NormalizedSpec } from "../api/spec.ts";
 import type { ZeroFSVolume, ZeroFSVolumeStatus } from "../api/types.ts";
+import { ADMIN_TOKEN_KEY, adminTokenSecretName, buildAdminTokenSecret, readAdminToken } from "../builders/admin-token.ts";
 import { buildDeployment } from "../builders/deployment.ts";
 import { volumeSelector } from "../builders/labels.ts";
 import { cacheClaimName, consumerClaim, passwordSecretName, persistentVolumeName, rotationJobName, serverName, verifyJobName } from "../builders/names.ts";
@@ -20,7 +21,7 @@ import { parsePasswordSecret, type PasswordState } from "../builders/secret.ts";
 import { buildNetworkPolicy } from "../builders/network-policy.ts";
 import { buildService } from "../builders/service.ts";
 import { buildCacheClaim, buildConsumerClaim, buildPersistentVolume } from "../builders/storage.ts";
-import { KubeApiError, isInvalid, isNotFound } from "../kube/errors.ts";
+import { KubeApiError, isAlreadyExists, isInvalid, isNotFound } from "../kube/errors.ts";
 import { R } from "../kube/resources.ts";
 import type { Deployment, PersistentVolumeClaim, Secret } from "../kube/types.ts";
 import { executeRotation, observeJob, serverPodsGone, type RotationDeps } from "../rotation/executor.ts";
@@ -177,10 +178,27 @@ export class Reconciler {
 
     if (this.d.config.network.networkPolicy) {
       await attempt("NetworkPolicy", async () => {
-        const desired = buildNetworkPolicy(v, spec, { allowedClients, metricsFrom: this.d.config.network.metricsFrom });
+        const desired = buildNetworkPolicy(v, spec, { allowedClients, metricsFrom: this.d.config.network.metricsFrom, adminFrom: this.d.config.network.adminFrom });
         await ensureApplied(this.d.client, desired, this.d.caches.networkPolicies.get(ns, serverName(v)), this.d.caches.networkPolicies, v);
       });
     }
+
+    // Before the Deployment: the server pod mounts it.
+    await attempt("admin token Secret", async () => {
+      const name = adminTokenSecretName(v);
+      const live = await this.d.client.get<Secret>(R.secrets, ns, name);
+      if (live) {
+        const foreign = foreignReason(live, v, `Secret ${ns}/${name}`);
+        if (foreign) throw new NotOwnedError(foreign);
+        if (!readAdminToken(live)) throw new Error(`Secret ${ns}/${name} (the admin API token) has no key ${ADMIN_TOKEN_KEY}; delete it and the operator makes a new one`);
+        return;
+      }
+      try {
+        await this.d.client.create(buildAdminTokenSecret(v));
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err; // made concurrently: checked on the next reconcile
+      }
+    });
 
     const cacheName = cacheClaimName(v, spec);
     await attempt("cache PersistentVolumeClaim", async () => {

@@ -11,7 +11,9 @@ import type { Informer } from "../kube/informer.ts";
  */
 export async function writeStatus(client: KubeClient, v: ZeroFSVolume, status: ZeroFSVolumeStatus, cache?: Informer<ZeroFSVolume>): Promise<boolean> {
   const clean = JSON.parse(JSON.stringify(status)) as ZeroFSVolumeStatus; // drops undefined fields
-  if (deepEqual(clean, v.status ?? {})) return false;
+  // status.claims belongs to the provisioner (its own field manager): not part of this comparison.
+  const { claims: _claims, ...mine } = v.status ?? {};
+  if (deepEqual(clean, mine)) return false;
   const updated = await client.apply<ZeroFSVolume>(
     { apiVersion: API_VERSION, kind: KIND, metadata: { name: v.metadata.name, namespace: v.metadata.namespace }, status: clean } as unknown as ZeroFSVolume,
     { subresource: "status" },

@@ -56,6 +56,12 @@ export const SETTINGS = {
     help: "worker threads that encrypt and decrypt file data off the event loop; 0: on the event loop",
     default: "the usable CPUs (os.availableParallelism, lowered by a cgroup CPU quota) minus one, 0 to 4",
   },
+  adminTokenFile: {
+    env: "ZEROFS_ADMIN_TOKEN_FILE",
+    flag: "admin-token-file",
+    help: "file holding the bearer token of the admin API (claim directories with quotas, under /v1/ on the HTTP endpoint; re-read when it changes); unset: the API is off",
+  },
+  claimsDir: { env: "ZEROFS_CLAIMS_DIR", flag: "claims-dir", help: "absolute path below the export root where the admin API keeps claim directories (created if missing)", default: "/" },
   capacity: { env: "ZEROFS_CAPACITY_BYTES", flag: "capacity", help: "optional capacity limit in bytes; writes past it get ENOSPC" },
   maxConnections: { env: "ZEROFS_MAX_CONNECTIONS", flag: "max-connections", help: "NFS connections at most; when full the longest-idle one is closed for a new one", default: "220" },
   maxBufferedBytes: { env: "ZEROFS_MAX_BUFFERED_BYTES", flag: "max-buffered-bytes", help: "server-wide budget of buffered request + reply bytes; over it connections stop being read", default: "268435456" },
@@ -119,6 +125,10 @@ export interface Config {
   /** Refuse to initialize a volume that does not exist yet. */
   noCreate: boolean;
   capacityBytes: number | undefined;
+  /** Token file of the admin API; undefined: the API is off. */
+  adminTokenFile: string | undefined;
+  /** Where the admin API keeps claim directories (absolute, below the export root). */
+  claimsDir: string;
   /** ZEROFS_MEMORY_CACHE_MB in bytes; undefined: derived from the memory limit at start (config/memory.ts). */
   memoryCacheBytes: number | undefined;
   /** ZEROFS_CRYPTO_THREADS; undefined: defaultCryptoThreads() at start. */
@@ -355,6 +365,19 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const allowedClients = clientList("allowedClients", listen, "listen");
   // A disabled endpoint (port 0) listens nowhere, so its address needs no client list.
   const httpAllowedClients = httpPort === 0 ? [...LOOPBACK_CIDRS] : clientList("httpAllowedClients", httpListen, "httpListen");
+  const adminTokenFile = get("adminTokenFile", z.string().min(1, "expected a file path"));
+  if (adminTokenFile !== undefined) {
+    try {
+      if (readFileSync(adminTokenFile, "utf8").trim() === "") problems.push(`${raw("adminTokenFile").name}=${JSON.stringify(adminTokenFile)}: the token file is empty`);
+    } catch (err) {
+      problems.push(`${raw("adminTokenFile").name}=${JSON.stringify(adminTokenFile)}: cannot read the token file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  const claimsDir = get(
+    "claimsDir",
+    z.string().refine((p) => p.startsWith("/") && !p.split("/").some((c) => c === "." || c === ".."), "expected an absolute path without . or .. components"),
+    "/",
+  );
   const capacity = get("capacity", z.coerce.number({ error: "expected a number of bytes" }).int("expected whole bytes").positive("expected a capacity > 0"));
 
   const memoryCacheMb = get("memoryCacheMb", z.coerce.number({ error: "expected a number of MiB" }).int("expected whole MiB").min(16, "expected at least 16 MiB").max(1 << 24, "expected at most 16777216 MiB (16 TiB)"));
@@ -385,6 +408,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     readOnly: get("readOnly", BOOL, "false") ?? false,
     noCreate: get("noCreate", BOOL, "false") ?? false,
     capacityBytes: capacity,
+    adminTokenFile,
+    claimsDir: claimsDir ?? "/",
     memoryCacheBytes: memoryCacheMb === undefined ? undefined : memoryCacheMb * 1024 * 1024,
     cryptoThreads: get("cryptoThreads", z.coerce.number({ error: "expected a number of threads" }).int("expected a whole number").min(0, "expected 0 or more").max(64, "expected at most 64")),
     limits: {

@@ -9,4 +9,6 @@ export { Access3 } from "./permissions.ts";
 export { CHUNK_SIZE, LAYOUT_VERSION } from "./keys.ts";
 export { MAX_FILE_SIZE } from "./file-data.ts";
 export { NAME_MAX } from "./directory.ts";
+export { ClaimDirectories, isClaimName, type ClaimInfo, type ClaimSpec } from "./claims.ts";
+export type { QuotaLimits, Usage } from "./quota.ts";
 export * from "./types.ts";

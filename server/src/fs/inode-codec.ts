@@ -21,8 +21,10 @@
  *   88  1    flags: bit 0 = exclusive-create verifier present,
  *                   bit 1 = stored-chunk count known (version 2),
  *                   bit 2 = data in the extent map (layout 2; never with bit 1)
+ *                   bit 3 = quota project id present
  *   89  8    bit 1: stored-chunk count, how many K|ino|index chunks exist;
  *            bit 2: stored bytes, the sum of the file's extent-map piece lengths
+ *   ..  4    project id u32 (only when flag bit 3; absent = project 0, no quota)
  *   ..  8    verifier (only when flag bit 0)
  *   ..  2    symlink target length, then the target bytes
  *
@@ -40,6 +42,7 @@ const HEADER = 97;
 const FLAG_VERIFIER = 1;
 const FLAG_CHUNKS = 2;
 const FLAG_EXTENTS = 4;
+const FLAG_PROJECT = 8;
 export const MAX_SYMLINK_TARGET = 4096;
 
 /**
@@ -73,6 +76,11 @@ export interface Inode {
    * number of bytes stored there (holes excluded). Undefined for v1 files (data in chunks).
    */
   extentBytes?: number | undefined;
+  /**
+   * Quota project (docs/quotas.md): inherited from the parent directory at creation; 0 or
+   * undefined = none. Records without it (everything written before quotas) are project 0.
+   */
+  project?: number | undefined;
 }
 
 const TWO32 = 2 ** 32;
@@ -92,7 +100,9 @@ export function encodeInode(inode: Inode): Buffer {
   const target = inode.target ?? Buffer.alloc(0);
   if (target.length > MAX_SYMLINK_TARGET) throw new RangeError(`symlink target of inode ${inode.ino} is ${target.length} bytes`);
   const verLen = inode.verifier ? 8 : 0;
-  const buf = Buffer.alloc(HEADER + verLen + 2 + target.length);
+  const project = inode.project ?? 0;
+  const projLen = project > 0 ? 4 : 0;
+  const buf = Buffer.alloc(HEADER + projLen + verLen + 2 + target.length);
   buf[0] = INODE_VERSION;
   buf[1] = inode.type;
   buf.writeUInt16BE(inode.mode & 0o7777, 2);
@@ -109,14 +119,15 @@ export function encodeInode(inode: Inode): Buffer {
   writeU64(buf, inode.parent, 72);
   writeU64(buf, inode.nextCookie, 80);
   if (inode.chunks !== undefined && inode.extentBytes !== undefined) throw new RangeError(`inode ${inode.ino} has both a chunk count and extent bytes`);
-  buf[88] = (inode.verifier ? FLAG_VERIFIER : 0) | (inode.chunks !== undefined ? FLAG_CHUNKS : 0) | (inode.extentBytes !== undefined ? FLAG_EXTENTS : 0);
+  buf[88] = (inode.verifier ? FLAG_VERIFIER : 0) | (inode.chunks !== undefined ? FLAG_CHUNKS : 0) | (inode.extentBytes !== undefined ? FLAG_EXTENTS : 0) | (projLen ? FLAG_PROJECT : 0);
   writeU64(buf, inode.chunks ?? inode.extentBytes ?? 0, 89);
+  if (projLen) buf.writeUInt32BE(project, HEADER);
   if (inode.verifier) {
     if (inode.verifier.length !== 8) throw new RangeError(`create verifier of inode ${inode.ino} must be 8 bytes`);
-    inode.verifier.copy(buf, HEADER);
+    inode.verifier.copy(buf, HEADER + projLen);
   }
-  buf.writeUInt16BE(target.length, HEADER + verLen);
-  target.copy(buf, HEADER + verLen + 2);
+  buf.writeUInt16BE(target.length, HEADER + projLen + verLen);
+  target.copy(buf, HEADER + projLen + verLen + 2);
   return buf;
 }
 
@@ -133,6 +144,12 @@ export function decodeInode(ino: number, buf: Buffer): Inode {
   const extentBytes = version !== 1 && flags & FLAG_EXTENTS ? readU64(buf, 89) : undefined;
   if (chunks !== undefined && extentBytes !== undefined) throw bad("both chunk count and extent bytes");
   let off = header;
+  let project: number | undefined;
+  if (version !== 1 && flags & FLAG_PROJECT) {
+    if (buf.length < off + 4) throw bad("truncated project id");
+    project = buf.readUInt32BE(off);
+    off += 4;
+  }
   let verifier: Buffer | undefined;
   if (flags & FLAG_VERIFIER) {
     verifier = Buffer.from(buf.subarray(off, off + 8));
@@ -161,5 +178,6 @@ export function decodeInode(ino: number, buf: Buffer): Inode {
     target: targetLen > 0 ? Buffer.from(buf.subarray(off, off + targetLen)) : undefined,
     chunks,
     extentBytes,
+    ...(project !== undefined ? { project } : {}),
   };
 }

@@ -6,11 +6,18 @@
 import { fsError } from "./errors.ts";
 
 /**
- * Layout version stored in the superblock; bump on any incompatible change. 2: file data in
- * segments with per-block piece lists (docs/layout-v2.md); version 1 volumes open and are
- * marked 2 by the first writer.
+ * Highest layout version stored in a superblock that this server understands; bump on any
+ * incompatible change. 2: file data in segments with per-block piece lists (docs/layout-v2.md);
+ * version 1 volumes open and are marked 2 by the first writer. 3: directory quotas (inode
+ * project ids, project records; docs/quotas.md), marked only when the first project is made.
  */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
+
+/** The version every writable volume is raised to at open (data layout 2). */
+export const DATA_LAYOUT_VERSION = 2;
+
+/** Marked in the superblock with the first quota project: older servers must refuse the volume. */
+export const QUOTA_LAYOUT_VERSION = 3;
 
 /** Size of a file block of the extent map (layout 2); an extent never crosses one. */
 export const BLOCK_SIZE = 32 * 1024;
@@ -25,6 +32,7 @@ export const KeyKind = {
   COOKIE: 0x43, // 'C' dirIno, cookie → (childIno, type, name)
   DIRENT: 0x44, // 'D' dirIno, name → (childIno, cookie, type)
   INODE: 0x49, // 'I' ino → inode record
+  PROJECT: 0x51, // 'Q' project id → quota project record (limits, directory, state)
   CHUNK: 0x4b, // 'K' ino, chunkIndex → chunk bytes (trailing zeros trimmed)
   COUNTER: 0x4e, // 'N' counter kind [, shard]
   SUPERBLOCK: 0x53, // 'S' → volume record
@@ -40,6 +48,10 @@ export const CounterKind = {
   USED_BYTES: 0x01,
   /** Sharded: number of inodes. */
   INODES: 0x02,
+  /** Per quota project, sharded: sum of apparent sizes of its regular files and symlinks. */
+  PROJECT_BYTES: 0x03,
+  /** Per quota project, sharded: number of its inodes. */
+  PROJECT_INODES: 0x04,
 } as const;
 export type ShardedCounterKind = typeof CounterKind.USED_BYTES | typeof CounterKind.INODES;
 
@@ -169,4 +181,42 @@ export function counterRange(kind: ShardedCounterKind): [Buffer, Buffer] {
 export function parseCounterKey(key: Buffer): { kind: number; shard: number } {
   if (key.length !== 4 || key[0] !== KeyKind.COUNTER) throw fsError("EIO", `not a counter key: ${key.toString("hex")}`);
   return { kind: key[1]!, shard: key.readUInt16BE(2) };
+}
+
+/** Quota project ids are u32 (0 = no project). */
+export const MAX_PROJECT_ID = 2 ** 32 - 1;
+
+export function projectKey(project: number): Buffer {
+  const k = Buffer.allocUnsafe(5);
+  k[0] = KeyKind.PROJECT;
+  k.writeUInt32BE(project, 1);
+  return k;
+}
+
+export const PROJECT_RANGE: [Buffer, Buffer] = [Buffer.from([KeyKind.PROJECT]), Buffer.from([KeyKind.PROJECT + 1])];
+
+export function parseProjectKey(key: Buffer): number {
+  if (key.length !== 5 || key[0] !== KeyKind.PROJECT) throw fsError("EIO", `not a project key: ${key.toString("hex")}`);
+  return key.readUInt32BE(1);
+}
+
+export type ProjectCounterKind = typeof CounterKind.PROJECT_BYTES | typeof CounterKind.PROJECT_INODES;
+
+export function projectCounterKey(kind: ProjectCounterKind, project: number, shard: number): Buffer {
+  const k = Buffer.allocUnsafe(8);
+  k[0] = KeyKind.COUNTER;
+  k[1] = kind;
+  k.writeUInt32BE(project, 2);
+  k.writeUInt16BE(shard, 6);
+  return k;
+}
+
+/** All counter shards of `kind` (every project). */
+export function projectCounterRange(kind: ProjectCounterKind): [Buffer, Buffer] {
+  return [Buffer.from([KeyKind.COUNTER, kind]), Buffer.from([KeyKind.COUNTER, kind + 1])];
+}
+
+export function parseProjectCounterKey(key: Buffer): { kind: number; project: number; shard: number } {
+  if (key.length !== 8 || key[0] !== KeyKind.COUNTER) throw fsError("EIO", `not a project counter key: ${key.toString("hex")}`);
+  return { kind: key[1]!, project: key.readUInt32BE(2), shard: key.readUInt16BE(6) };
 }

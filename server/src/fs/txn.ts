@@ -10,6 +10,8 @@ import { encodeInode, type Inode } from "./inode-codec.ts";
 import { inodeKey } from "./keys.ts";
 
 export class Txn {
+  /** The operation, for error messages. */
+  readonly what: string;
   readonly batch = new WriteBatch();
   readonly deltas: CounterDeltas = { bytes: 0, inodes: 0 };
   /** Capacity reserved for this operation (released once committed or abandoned). */
@@ -23,8 +25,20 @@ export class Txn {
   /** Segment frames appended for this operation: settled once it is applied or abandoned. */
   readonly frames: FrameRef[] = [];
   private readonly inodes = new Map<number, Inode | null>();
+  /** Inodes this operation creates (they have no earlier state to account quota usage against). */
+  readonly fresh = new Set<number>();
+
+  constructor(what = "operation") {
+    this.what = what;
+  }
 
   put(inode: Inode): void {
+    this.inodes.set(inode.ino, inode);
+  }
+
+  /** Puts a new inode. */
+  create(inode: Inode): void {
+    this.fresh.add(inode.ino);
     this.inodes.set(inode.ino, inode);
   }
 

@@ -48,8 +48,10 @@ import { HANDLE_BYTES, decodeHandle, encodeHandle } from "./handles.ts";
 import { InoAllocator } from "./ino-allocator.ts";
 import { MAX_SYMLINK_TARGET, encodeInode, type Inode } from "./inode-codec.ts";
 import { InodeTable } from "./inode-table.ts";
-import { CHUNK_SIZE, LAYOUT_VERSION, SUPERBLOCK_KEY, chunkKey, cookieKey, extentKey, inodeKey, tombstoneKey } from "./keys.ts";
+import { CHUNK_SIZE, DATA_LAYOUT_VERSION, SUPERBLOCK_KEY, chunkKey, cookieKey, extentKey, inodeKey, tombstoneKey } from "./keys.ts";
 import { KeyedMutex } from "./locks.ts";
+import { Quotas } from "./quota.ts";
+import { TreeReclaimer } from "./tree-reclaimer.ts";
 import { Perm, accessMask, hasPerm, inGroup, isRoot, modeAfterUnprivilegedWrite, requireDataPerm, requirePerm, stickyForbids } from "./permissions.ts";
 import { SegmentGc, type SegmentGcOptions } from "./segment-gc.ts";
 import { Reclaimer, deleteChunkRange, listTombstones, type ChunkDeletionProgress } from "./reclaimer.ts";
@@ -209,6 +211,10 @@ export class ZeroFs {
   readonly reclaimer: Reclaimer | undefined;
   readonly segmentGc: SegmentGc | undefined;
   readonly readAhead: ReadAhead | undefined;
+  /** Directory quotas (fs/quota.ts); the claim directory API (fs/claims.ts) manages them. */
+  readonly quotas: Quotas;
+  /** Background deletion of detached directory trees (fs/tree-reclaimer.ts). */
+  readonly treeReclaimer: TreeReclaimer | undefined;
   private readonly inodes: InodeTable;
   private readonly counters: VolumeCounters;
   private readonly alloc: InoAllocator;
@@ -225,8 +231,9 @@ export class ZeroFs {
   private readonly pendingTruncations = new Map<number, Promise<void>>();
   private readonly afterReclaimBatch: ZeroFsOptions["afterReclaimBatch"];
 
-  private constructor(db: Db, volumeId: Buffer, rootIno: number, counters: VolumeCounters, alloc: InoAllocator, options: ZeroFsOptions) {
+  private constructor(db: Db, volumeId: Buffer, rootIno: number, counters: VolumeCounters, alloc: InoAllocator, quotas: Quotas, options: ZeroFsOptions) {
     this.db = db;
+    this.quotas = quotas;
     this.volumeId = volumeId;
     this.rootIno = rootIno;
     this.counters = counters;
@@ -261,7 +268,22 @@ export class ZeroFs {
         ...(options.logger ? { logger: options.logger } : {}),
         ...(options.afterReclaimBatch ? { afterBatch: options.afterReclaimBatch } : {}),
       });
+      this.treeReclaimer = new TreeReclaimer(this.internals(), { batchEntries: this.opts.reclaimBatchKeys, ...(options.logger ? { logger: options.logger } : {}) });
     }
+  }
+
+  /** What the quota and claim modules need of the engine's machinery (not for the NFS layer). */
+  internals(): FsInternals {
+    return {
+      db: this.db,
+      quotas: this.quotas,
+      inodes: this.inodes,
+      clock: this.clock,
+      mutate: (what, locks, body) => this.mutate(what, locks, this.opts.syncMetadata, body),
+      dropLink: (tx, inode, now) => this.dropLink(tx, inode, now),
+      checkWritable: (what) => this.checkWritable(what),
+      treeReclaimer: () => this.treeReclaimer,
+    };
   }
 
   /**
@@ -276,18 +298,19 @@ export class ZeroFs {
       raw = await ZeroFs.initialize(db, options);
     }
     let sb = decodeSuperblock(raw);
-    if (sb.layoutVersion < LAYOUT_VERSION && !options.readOnly) {
+    if (sb.layoutVersion < DATA_LAYOUT_VERSION && !options.readOnly) {
       // From now on files of layout 2 may exist: older servers must refuse the volume.
-      sb = { ...sb, layoutVersion: LAYOUT_VERSION };
+      sb = { ...sb, layoutVersion: DATA_LAYOUT_VERSION };
       await db.write(new WriteBatch().put(SUPERBLOCK_KEY, encodeSuperblock(sb)), { awaitDurable: true });
-      options.logger?.info({ layoutVersion: LAYOUT_VERSION }, "volume layout upgraded (v1 files stay readable and writable)");
+      options.logger?.info({ layoutVersion: DATA_LAYOUT_VERSION }, "volume layout upgraded (v1 files stay readable and writable)");
     }
     const counters = await VolumeCounters.load(db);
     const alloc = await InoAllocator.load(db, options.inoRangeSize ?? 1024);
-    const fs = new ZeroFs(db, sb.volumeId, sb.rootIno, counters, alloc, options);
+    const fs = new ZeroFs(db, sb.volumeId, sb.rootIno, counters, alloc, await Quotas.load(db), options);
     fs.rootGeneration = (await fs.inodes.require(sb.rootIno, "open")).generation;
     if (!fs.opts.readOnly) await fs.resumeInterruptedTruncations();
     fs.reclaimer?.kick();
+    fs.treeReclaimer?.kick();
     fs.segmentGc?.start();
     fs.log?.info({ volumeId: sb.volumeId.toString("hex"), usedBytes: counters.usedBytes, inodes: counters.inodeCount }, "filesystem opened");
     return fs;
@@ -296,7 +319,7 @@ export class ZeroFs {
   private static async initialize(db: Db, options: ZeroFsOptions): Promise<Buffer> {
     const ms = (options.clock ?? Date.now)();
     const now: Time = { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
-    const sb = encodeSuperblock({ layoutVersion: LAYOUT_VERSION, volumeId: randomBytes(16), createdMs: Math.floor(ms), rootIno: ROOT_INO });
+    const sb = encodeSuperblock({ layoutVersion: DATA_LAYOUT_VERSION, volumeId: randomBytes(16), createdMs: Math.floor(ms), rootIno: ROOT_INO });
     const root: Inode = {
       ino: ROOT_INO,
       type: FileType.DIR,
@@ -336,6 +359,7 @@ export class ZeroFs {
   /** Resolves once background deletions (resumed truncations, the reclaimer) are done (tests). */
   async backgroundIdle(): Promise<void> {
     await Promise.all(this.pendingTruncations.values());
+    await this.treeReclaimer?.idle();
     await this.reclaimer?.idle();
   }
 
@@ -344,6 +368,7 @@ export class ZeroFs {
     if (this.closed) return;
     this.closed = true;
     await this.segmentGc?.stop();
+    await this.treeReclaimer?.stop();
     await this.reclaimer?.stop();
     await Promise.all(this.pendingTruncations.values());
     if (!this.opts.readOnly) await this.db.flush();
@@ -495,13 +520,16 @@ export class ZeroFs {
 
   async fsstat(ino: number): Promise<{ stat: FsStat; attrs: Attrs }> {
     const inode = await this.inodes.require(ino, "fsstat");
-    const used = this.counters.usedBytes;
-    const files = this.counters.inodeCount;
-    const total = this.opts.capacityBytes ?? UNLIMITED_BYTES;
+    // Inside a quota project its limits are the size (df on a claim's subdirectory mount).
+    const q = this.quotas.statOf(inode.project);
+    const used = q?.bytes?.used ?? this.counters.usedBytes;
+    const files = q?.inodes?.used ?? this.counters.inodeCount;
+    const total = q?.bytes?.total ?? this.opts.capacityBytes ?? UNLIMITED_BYTES;
+    const totalFiles = q?.inodes?.total ?? UNLIMITED_FILES;
     const free = Math.max(0, total - used);
-    const freeFiles = Math.max(0, UNLIMITED_FILES - files);
+    const freeFiles = Math.max(0, totalFiles - files);
     return {
-      stat: { totalBytes: total, freeBytes: free, availBytes: free, totalFiles: UNLIMITED_FILES, freeFiles, availFiles: freeFiles, usedBytes: used, files },
+      stat: { totalBytes: total, freeBytes: free, availBytes: free, totalFiles, freeFiles, availFiles: freeFiles, usedBytes: used, files },
       attrs: attrsOf(inode),
     };
   }
@@ -564,6 +592,7 @@ export class ZeroFs {
       const before = wccAttr(inode);
       if (data.length === 0) return { count: 0, committed: durable ? StableHow.FILE_SYNC : StableHow.UNSTABLE, wcc: { before, after: attrsOf(inode) } };
       const newSize = Math.max(inode.size, end);
+      this.quotas.precheck(inode.project, newSize - inode.size, `write of ${data.length} bytes at ${offset} to inode ${ino}`);
       this.reserve(tx, newSize - inode.size, `write of ${data.length} bytes at ${offset} to inode ${ino}`);
       const now = this.clock.now();
       const next: Inode = { ...inode, size: newSize, mtime: now, ctime: now };
@@ -733,7 +762,7 @@ export class ZeroFs {
       const nextDir: Inode = { ...dir, mtime: now, ctime: now };
       if (spec.type === FileType.DIR) nextDir.nlink++;
       addEntry(tx.batch, nextDir, n, ino, spec.type);
-      tx.put(child);
+      tx.create(child);
       tx.put(nextDir);
       tx.deltas.inodes += 1;
       tx.deltas.bytes += initialBytes;
@@ -772,6 +801,8 @@ export class ZeroFs {
       target: spec.target,
       chunks: spec.type === FileType.REG && this.opts.dataLayout === 1 ? 0 : undefined,
       extentBytes: spec.type === FileType.REG && this.opts.dataLayout !== 1 ? 0 : undefined,
+      // Everything created below a quota project's directory belongs to the project.
+      ...(dir.project ? { project: dir.project } : {}),
     };
   }
 
@@ -898,6 +929,7 @@ export class ZeroFs {
         if (target && stickyForbids(cred, td, target)) throw fsError("EPERM", `${what}: sticky target directory; uid ${cred.uid} owns neither it nor inode ${target.ino}`);
         const isDir = child.type === FileType.DIR;
         const moves = fromDirIno !== toDirIno;
+        if (moves) Quotas.checkSameProject(child, td, what);
         if (isDir) {
           if (target && target.type !== FileType.DIR) throw fsError("ENOTDIR", `${what}: cannot replace non-directory ${target.ino} with a directory`);
           if (moves) {
@@ -957,6 +989,7 @@ export class ZeroFs {
       if (isDot(n) || isDotDot(n) || (await lookupEntry(this.db, dirIno, n))) throw fsError("EEXIST", `${what}: an entry with that name exists`);
       requirePerm(cred, dir, Perm.W, what);
       if (target.nlink >= LINK_MAX) throw fsError("EMLINK", `${what}: inode has ${target.nlink} links`);
+      Quotas.checkSameProject(target, dir, what);
       const now = this.clock.now();
       const nextDir: Inode = { ...dir, mtime: now, ctime: now };
       addEntry(tx.batch, nextDir, n, ino, target.type);
@@ -1002,7 +1035,7 @@ export class ZeroFs {
   private async mutate<T>(what: string, lockKeys: number[] | Promise<() => void>, durable: boolean, body: (tx: Txn) => Promise<T>): Promise<T> {
     if (Array.isArray(lockKeys)) this.checkWritable(what);
     const release = await (Array.isArray(lockKeys) ? this.locks.acquire(lockKeys) : lockKeys);
-    const tx = new Txn();
+    const tx = new Txn(what);
     let result: T;
     try {
       result = await body(tx);
@@ -1041,7 +1074,15 @@ export class ZeroFs {
   private async apply(tx: Txn): Promise<void> {
     const changes = tx.seal();
     if (tx.batch.isEmpty) return;
-    await this.counters.commit(tx.batch, tx.shardIno, tx.deltas, () => this.db.write(tx.batch, { awaitDurable: false }));
+    // Quota usage moved by this batch goes into the batch itself (fs/quota.ts); EDQUOT here
+    // leaves nothing written.
+    const quota = this.quotas.empty ? undefined : await this.quotas.prepare(changes, tx.fresh, (ino) => this.inodes.get(ino), tx.what);
+    try {
+      const write = (): Promise<void> => this.db.write(tx.batch, { awaitDurable: false });
+      await this.counters.commit(tx.batch, tx.shardIno, tx.deltas, quota ? () => this.quotas.commit(tx.batch, tx.shardIno, quota, write) : write);
+    } finally {
+      if (quota) this.quotas.release(quota);
+    }
     for (const [ino, inode] of changes) {
       if (inode) this.inodes.update(inode);
       else this.inodes.remove(ino);
@@ -1098,6 +1139,20 @@ export class ZeroFs {
     return { usedBytes: this.counters.usedBytes, inodes: this.counters.inodeCount };
   }
 
+}
+
+/** The engine machinery the quota, claim and tree-reclaim modules use (ZeroFs.internals()). */
+export interface FsInternals {
+  db: Db;
+  quotas: Quotas;
+  inodes: InodeTable;
+  clock: Clock;
+  /** Runs `body` under the locks of `locks` and applies its batch (with quota accounting) as one. */
+  mutate<T>(what: string, locks: number[], body: (tx: Txn) => Promise<T>): Promise<T>;
+  /** Removes one link of `inode` inside `tx` (the inode and its data go with the last). */
+  dropLink(tx: Txn, inode: Inode, now: Time): void;
+  checkWritable(what: string): void;
+  treeReclaimer(): TreeReclaimer | undefined;
 }
 
 /** READDIR cookie verifier: fixed per directory (its cookies are never invalidated). */

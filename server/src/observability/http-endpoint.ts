@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 
@@ -17,8 +17,12 @@ export interface HealthSource {
   ready(): HealthCheck;
 }
 
+/** Handles the admin API under /v1/ (admin/admin-api.ts). */
+export type AdminRoute = (req: IncomingMessage, res: ServerResponse) => void;
+
 /**
- * `/metrics` (Prometheus text format), `/healthz` and `/readyz` on one small HTTP server.
+ * `/metrics` (Prometheus text format), `/healthz` and `/readyz` on one small HTTP server, plus
+ * the admin API under /v1/ when `admin` is given (404 otherwise).
  * Connections from addresses `allowClient` refuses are closed before anything is read.
  */
 export async function startHttpEndpoint(
@@ -28,9 +32,15 @@ export async function startHttpEndpoint(
   health: HealthSource,
   log: Logger,
   allowClient: (remoteAddress: string) => boolean = () => true,
+  admin?: AdminRoute,
 ): Promise<Server> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+    const path = (req.url ?? "/").split("?")[0]!;
+    if (path === "/v1" || path.startsWith("/v1/")) {
+      if (admin) admin(req, res);
+      else res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: "the admin API is off (set ZEROFS_ADMIN_TOKEN_FILE)" }));
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;

@@ -4,6 +4,12 @@ import type { StoreObserver } from "../store/instrumented-store.ts";
 
 /** Every store operation (a Record, so that a new StoreOp fails to compile until listed). */
 const STORE_OPS = Object.keys({ get: 0, put: 0, putIfAbsent: 0, putIfMatch: 0, head: 0, list: 0, delete: 0 } satisfies Record<StoreOp, 0>) as StoreOp[];
+/** What the quota gauges need of one claim directory (fs ClaimInfo). */
+export interface ClaimStat {
+  name: string;
+  quota: { bytes: number | null; inodes: number | null };
+  usage: { bytes: number; inodes: number };
+}
 
 /** Seconds buckets from 50 µs to 10 s: NFS calls span cached GETATTRs to S3 round trips. */
 const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
@@ -48,6 +54,34 @@ export class ServerMetrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
+  /** Claim directories with their quotas (set by the server); listed once per scrape. */
+  claimStats: () => Promise<ClaimStat[]> = () => Promise.resolve([]);
+  private claimScrape: { at: number; list: Promise<ClaimStat[]> } | undefined;
+  private claims(): Promise<ClaimStat[]> {
+    const now = Date.now();
+    if (!this.claimScrape || now - this.claimScrape.at > 1000) this.claimScrape = { at: now, list: this.claimStats().catch(() => []) };
+    return this.claimScrape.list;
+  }
+  private quotaGauge(name: string, help: string, value: (c: ClaimStat) => number | null): Gauge<"directory"> {
+    const g: Gauge<"directory"> = new Gauge({
+      name,
+      help,
+      labelNames: ["directory"] as const,
+      registers: [this.registry],
+      collect: async (): Promise<void> => {
+        g.reset();
+        for (const c of await this.claims()) {
+          const v = value(c);
+          if (v !== null) g.set({ directory: c.name }, v);
+        }
+      },
+    });
+    return g;
+  }
+  readonly quotaUsedBytes = this.quotaGauge("zerofs_quota_used_bytes", "bytes used by a claim directory (apparent sizes of its files and symlinks)", (c) => c.usage.bytes);
+  readonly quotaUsedInodes = this.quotaGauge("zerofs_quota_used_inodes", "inodes used by a claim directory (itself included)", (c) => c.usage.inodes);
+  readonly quotaLimitBytes = this.quotaGauge("zerofs_quota_limit_bytes", "byte limit of a claim directory (absent when unlimited)", (c) => c.quota.bytes);
+  readonly quotaLimitInodes = this.quotaGauge("zerofs_quota_limit_inodes", "inode limit of a claim directory (absent when unlimited)", (c) => c.quota.inodes);
   /** Set by the server once the engine is open; read at scrape time. */
   cacheStats: () => { block: { hits: number; misses: number }; disk?: { hits: number; misses: number } } = () => ({ block: { hits: 0, misses: 0 } });
   readonly blockCacheHitRatio: Gauge = new Gauge({

@@ -144,7 +144,8 @@ describe("record codecs", () => {
     const volumeId = Buffer.alloc(16, 7);
     assert.deepEqual(decodeSuperblock(encodeSuperblock({ layoutVersion: 1, volumeId, createdMs: 1234, rootIno: 1 })), { layoutVersion: 1, volumeId, createdMs: 1234, rootIno: 1 });
     assert.deepEqual(decodeSuperblock(encodeSuperblock({ layoutVersion: 2, volumeId, createdMs: 1, rootIno: 1 })).layoutVersion, 2);
-    assert.throws(() => decodeSuperblock(encodeSuperblock({ layoutVersion: 3, volumeId, createdMs: 1, rootIno: 1 })), /layout version 3/);
+    assert.deepEqual(decodeSuperblock(encodeSuperblock({ layoutVersion: 3, volumeId, createdMs: 1, rootIno: 1 })).layoutVersion, 3, "3: quota projects");
+    assert.throws(() => decodeSuperblock(encodeSuperblock({ layoutVersion: 4, volumeId, createdMs: 1, rootIno: 1 })), /layout version 4/);
     assert.throws(() => decodeSuperblock(encodeSuperblock({ layoutVersion: 0, volumeId, createdMs: 1, rootIno: 1 })), /layout version 0/);
     for (const kind of [TombstoneKind.TRUNCATED, TombstoneKind.EXTENTS_DELETED, TombstoneKind.EXTENTS_TRUNCATED]) {
       assert.deepEqual(decodeTombstone(encodeTombstone({ kind, from: 1, to: 2 }), 1), { kind, from: 1, to: 2 });

@@ -58,13 +58,32 @@ async function* walk(dir: string): AsyncGenerator<string> {
   }
 }
 
-export function libnfsSuite(name: string, makeVolume: () => Promise<Volume>): void {
+export interface SuiteOptions {
+  /**
+   * Run everything inside this directory below the export (no leading slash): our wire client
+   * MOUNTs it as a subdirectory mount, libnfs URLs address paths inside it.
+   */
+  subdir?: string;
+  /** Called after every server start (e.g. to create `subdir` through the admin API). */
+  afterStart?: (server: ZerofsProcess) => Promise<void>;
+  /** Extra checks on the mounted subdirectory (its FSSTAT, say), run after the first test. */
+  checkMount?: (client: Nfs3Client, root: Buffer) => Promise<void>;
+}
+
+export function libnfsSuite(name: string, makeVolume: () => Promise<Volume>, opts: SuiteOptions = {}): void {
   describe(`libnfs against zerofs on ${name}`, () => {
+    /** A path of the suite's tree, from the export. */
+    const at = (p: string): string => (opts.subdir === undefined ? p : p === "" ? opts.subdir : `${opts.subdir}/${p}`);
+    const mountPath = opts.subdir === undefined ? "/" : `/${opts.subdir}`;
     let vol: Volume;
     let server: ZerofsProcess;
     let work: string;
     let cacheDir: string;
-    const start = async (): Promise<ZerofsProcess> => (server = await startZerofs({ ...vol.options, cacheDir }));
+    const start = async (): Promise<ZerofsProcess> => {
+      server = await startZerofs({ ...vol.options, cacheDir });
+      await opts.afterStart?.(server);
+      return server;
+    };
 
     before(async () => {
       // `make test` installs libnfs-utils (scripts/tools/ensure-apt.sh) before the suites run in parallel.
@@ -92,13 +111,21 @@ export function libnfsSuite(name: string, makeVolume: () => Promise<Volume>): vo
         const name = `file-${size}.bin`;
         contents.set(name, data);
         await writeFile(join(work, name), data);
-        await nfsCp(join(work, name), url(server.nfsPort, name));
-        assert.ok((await nfsCat(url(server.nfsPort, name))).equals(data), `nfs-cat ${name}`);
-        await nfsCp(url(server.nfsPort, name), join(work, `${name}.out`));
+        await nfsCp(join(work, name), url(server.nfsPort, at(name)));
+        assert.ok((await nfsCat(url(server.nfsPort, at(name)))).equals(data), `nfs-cat ${name}`);
+        await nfsCp(url(server.nfsPort, at(name)), join(work, `${name}.out`));
         assert.ok((await readFile(join(work, `${name}.out`))).equals(data), `nfs-cp out ${name}`);
       }
-      const listed = await nfsLs(server.nfsPort, "");
+      const listed = await nfsLs(server.nfsPort, at(""));
       for (const n of contents.keys()) assert.ok(listed.includes(n), `nfs-ls lists ${n}: ${listed.join(", ")}`);
+      if (opts.checkMount) {
+        const c = await Nfs3Client.connect(server.nfsPort);
+        try {
+          await opts.checkMount(c, await c.mount(mountPath));
+        } finally {
+          c.close();
+        }
+      }
     });
 
     const DIR_ENTRIES = 10_000;
@@ -107,7 +134,7 @@ export function libnfsSuite(name: string, makeVolume: () => Promise<Volume>): vo
     it(`lists a ${DIR_ENTRIES}-entry directory completely`, async () => {
       const c = await Nfs3Client.connect(server.nfsPort);
       try {
-        const root = await c.mount("/");
+        const root = await c.mount(mountPath);
         const dir = (await c.ok(P.MKDIR, { where: { dir: root, name: Buffer.from("big") }, attributes: sattr({ mode: 0o755 }) })).obj!;
         const names = Array.from({ length: DIR_ENTRIES }, (_, i) => `entry-${String(i).padStart(5, "0")}-${"x".repeat(i % 40)}`);
         for (let i = 0; i < names.length; i += 200) {
@@ -117,7 +144,7 @@ export function libnfsSuite(name: string, makeVolume: () => Promise<Volume>): vo
             ),
           );
         }
-        const listed = await nfsLs(server.nfsPort, "big");
+        const listed = await nfsLs(server.nfsPort, at("big"));
         assert.equal(listed.length, DIR_ENTRIES, "nfs-ls line count");
         assert.deepEqual([...listed].sort(), [...names].sort());
       } finally {
@@ -127,7 +154,7 @@ export function libnfsSuite(name: string, makeVolume: () => Promise<Volume>): vo
 
     it("keeps file handles valid across a restart and reads everything back", async () => {
       let c = await Nfs3Client.connect(server.nfsPort);
-      const root = await c.mount("/");
+      const root = await c.mount(mountPath);
       handles = new Map();
       for (const n of contents.keys()) handles.set(n, (await c.ok(P.LOOKUP, { what: { dir: root, name: Buffer.from(n) } })).object);
       // An UNSTABLE write that is never committed: a clean shutdown must still keep it.
@@ -163,13 +190,13 @@ export function libnfsSuite(name: string, makeVolume: () => Promise<Volume>): vo
       } finally {
         c.close();
       }
-      for (const [n, data] of contents) assert.ok((await nfsCat(url(server.nfsPort, n))).equals(data), `libnfs reads ${n} after restart`);
-      assert.equal((await nfsLs(server.nfsPort, "big")).length, DIR_ENTRIES);
+      for (const [n, data] of contents) assert.ok((await nfsCat(url(server.nfsPort, at(n)))).equals(data), `libnfs reads ${n} after restart`);
+      assert.equal((await nfsLs(server.nfsPort, at("big"))).length, DIR_ENTRIES);
     });
 
     it("what COMMIT and FILE_SYNC acknowledged survives kill -9; the write verifier changes on restart", async () => {
       let c = await Nfs3Client.connect(server.nfsPort);
-      let root = await c.mount("/");
+      let root = await c.mount(mountPath);
       const create = async (n: string): Promise<Buffer> =>
         (await c.ok(P.CREATE, { where: { dir: root, name: Buffer.from(n) }, how: { mode: CreateMode.UNCHECKED, attributes: sattr() } })).obj!;
       const synced = randomBytes(300_000);
@@ -192,7 +219,7 @@ export function libnfsSuite(name: string, makeVolume: () => Promise<Volume>): vo
       await start();
       c = await Nfs3Client.connect(server.nfsPort);
       try {
-        root = await c.mount("/");
+        root = await c.mount(mountPath);
         const read = async (fh: Buffer, n: number): Promise<Buffer> => {
           const parts: Buffer[] = [];
           for (let off = 0; off < n; off += 1 << 20) parts.push(Buffer.from((await c.ok(P.READ, { file: fh, offset: BigInt(off), count: 1 << 20 })).data));
@@ -211,11 +238,11 @@ export function libnfsSuite(name: string, makeVolume: () => Promise<Volume>): vo
       const marker = `ZEROFS-PLAINTEXT-MARKER-${randomBytes(4).toString("hex")}`;
       const name = `${marker}.txt`;
       await writeFile(join(work, "marker"), `${marker}\n`.repeat(5000));
-      await nfsCp(join(work, "marker"), url(server.nfsPort, name));
+      await nfsCp(join(work, "marker"), url(server.nfsPort, at(name)));
       // Make everything durable and flushed into SSTs: a clean restart does both.
       assert.equal(await server.stop(), 0);
       await start();
-      assert.ok((await nfsCat(url(server.nfsPort, name))).toString().startsWith(marker));
+      assert.ok((await nfsCat(url(server.nfsPort, at(name)))).toString().startsWith(marker));
       let files = 0;
       for (const dir of vol.storageDirs) {
         for await (const f of walk(dir)) {
