@@ -53,6 +53,12 @@ export interface DbOptions {
    * local disk and on a loopback S3 server), slow remote ones get parallel uploads.
    */
   walParallelAfterMs: number;
+  /**
+   * Longest a WAL PUT waits, when the store is idle, for the committers of the previous group
+   * commit to come back (wal-writer.ts, Linger): concurrent committers then share one object
+   * per round instead of splitting into two alternating halves. 0 turns it off.
+   */
+  walLingerMs: number;
   /** Target plaintext size of SST data blocks. */
   sstBlockBytes: number;
   /** Compaction splits output SSTs at this size. */
@@ -104,6 +110,7 @@ export const DEFAULT_DB_OPTIONS: DbOptions = {
   walMaxSegmentBytes: 8 * 1024 * 1024,
   walMaxInFlight: 8,
   walParallelAfterMs: 50,
+  walLingerMs: 2,
   sstBlockBytes: 16 * 1024,
   sstTargetBytes: 64 * 1024 * 1024,
   l0CompactionTrigger: 4,
@@ -308,6 +315,7 @@ export class Db {
       maxSegmentBytes: this.opts.walMaxSegmentBytes,
       maxInFlight: this.opts.walMaxInFlight,
       parallelAfterMs: this.opts.walParallelAfterMs,
+      lingerMs: this.opts.walLingerMs,
       ownershipCheckMs: Math.max(1000, this.opts.gcMinAgeMs / 4),
       verifyOwnership: () => this.verifyOwnership(),
       onError: (err, ctx) => logRetry(this.log, err, { objectKey: ctx.objectKey, attempt: ctx.attempt }, "WAL write failed; retrying"),
