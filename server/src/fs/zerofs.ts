@@ -989,8 +989,12 @@ export class ZeroFs {
       if (tx.afterCommit) await tx.afterCommit();
     } finally {
       this.counters.release(tx.reserved);
-      for (const f of tx.frames) this.db.segments.settle(f);
-      release();
+      // The locks go even if the db has failed meanwhile (its segments accessor then throws).
+      try {
+        for (const f of tx.frames) this.db.segments.settle(f);
+      } finally {
+        release();
+      }
     }
     if (durable) await this.db.flush();
     return result;
