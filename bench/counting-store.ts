@@ -1,4 +1,4 @@
-import type { ByteRange, ObjectMeta, ObjectStore, PutResult } from "../server/src/store/object-store.ts";
+import { bodyLength, type ByteRange, type ObjectMeta, type ObjectStore, type PutBody, type PutResult } from "../server/src/store/object-store.ts";
 
 /** Counts requests and bytes that reach a store (for write amplification and PUTs per GiB). */
 export class CountingStore implements ObjectStore {
@@ -14,9 +14,9 @@ export class CountingStore implements ObjectStore {
     this.description = inner.description;
   }
 
-  private counted(body: Uint8Array, p: Promise<PutResult>): Promise<PutResult> {
+  private counted(body: PutBody, p: Promise<PutResult>): Promise<PutResult> {
     this.puts++;
-    this.bytesPut += body.length;
+    this.bytesPut += bodyLength(body);
     return p;
   }
 
@@ -26,7 +26,7 @@ export class CountingStore implements ObjectStore {
     this.bytesGot += b.length;
     return b;
   }
-  put(key: string, body: Uint8Array): Promise<PutResult> {
+  put(key: string, body: PutBody): Promise<PutResult> {
     return this.counted(body, this.inner.put(key, body));
   }
   putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {

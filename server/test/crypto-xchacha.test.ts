@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { SealError } from "../src/crypto/sealer.ts";
-import { xchachaOpen, xchachaSeal } from "../src/crypto/xchacha.ts";
+import { XChaChaKey, xchachaOpen, xchachaSeal } from "../src/crypto/xchacha.ts";
 
 const LENGTHS = [0, 1, 63, 64, 65, 64 * 1024, 1024 * 1024];
 
@@ -69,4 +69,37 @@ test("tampering with ciphertext, tag, AAD, nonce or key fails with SealError", (
 test("rejects wrong key and nonce sizes", () => {
   assert.throws(() => xchachaSeal(randomBytes(16), randomBytes(24), Buffer.alloc(1), Buffer.alloc(0)), /key must be 32 bytes/);
   assert.throws(() => xchachaSeal(randomBytes(32), randomBytes(12), Buffer.alloc(1), Buffer.alloc(0)), /nonce must be 24 bytes/);
+});
+
+test("XChaChaKey: nonces share a random prefix and count under it; output is plain XChaCha20-Poly1305 (noble opens it)", () => {
+  const key = randomBytes(32);
+  const k = new XChaChaKey(key);
+  const other = new XChaChaKey(key); // another process with the same key
+  const seen = new Set<string>();
+  let prefix: string | undefined;
+  for (let i = 0; i < 300; i++) {
+    const nonce = Buffer.alloc(24);
+    const plain = randomBytes(i * 7);
+    const aad = randomBytes(i % 5);
+    const [ct, tag] = k.sealParts(plain, aad, nonce);
+    const sealed = Buffer.concat([ct!, tag!]);
+    const id = nonce.toString("hex");
+    assert.ok(!seen.has(id), `nonce reused at message ${i}`);
+    seen.add(id);
+    prefix ??= id.slice(0, 32);
+    assert.equal(id.slice(0, 32), prefix, "one subkey (prefix) serves many messages");
+    assert.equal(nonce.readUInt32LE(16), i, "counter under the prefix");
+    assert.ok(Buffer.from(xchacha20poly1305(key, nonce, aad).decrypt(sealed)).equals(plain));
+    assert.ok(other.open(nonce, sealed, aad).equals(plain));
+    assert.ok(xchachaOpen(key, nonce, sealed, aad).equals(plain));
+    const bad = Buffer.from(sealed);
+    if (bad.length > 0) {
+      bad[0]! ^= 1;
+      assert.throws(() => other.open(nonce, bad, aad), SealError);
+    }
+  }
+  // A second key object picks its own random prefix: no nonce shared across processes.
+  const n2 = Buffer.alloc(24);
+  other.sealParts(Buffer.alloc(1), Buffer.alloc(0), n2);
+  assert.notEqual(n2.subarray(0, 16).toString("hex"), prefix);
 });

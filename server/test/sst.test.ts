@@ -15,7 +15,7 @@ import { SstBuilder, type SstBuilderOptions, type SstInfo } from "../src/lsm/sst
 import { SstReader, TAIL_READ_BYTES } from "../src/lsm/sst/sst-reader.ts";
 import { ByteReader, writeVarint, varintSize } from "../src/lsm/sst/varint.ts";
 import { MemoryStore } from "../src/store/memory-store.ts";
-import type { ByteRange, ObjectStore } from "../src/store/object-store.ts";
+import type { ByteRange, ObjectStore, PutBody } from "../src/store/object-store.ts";
 
 /**
  * Test-only sealer (ChaCha20-Poly1305 from node:crypto, random 96-bit nonce prefix): real
@@ -64,7 +64,7 @@ class CountingStore implements ObjectStore {
     this.gets.push({ key, range });
     return this.inner.get(key, range);
   }
-  put(key: string, body: Uint8Array) {
+  put(key: string, body: PutBody) {
     return this.inner.put(key, body);
   }
   putIfAbsent(key: string, body: Uint8Array) {

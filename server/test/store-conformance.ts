@@ -49,6 +49,19 @@ export function storeConformance(name: string, makeStore: () => Promise<StoreUnd
     );
 
     it(
+      "put of a body in pieces stores their concatenation (empty pieces, more than IOV_MAX pieces)",
+      withStore(async (s) => {
+        const pieces = [buf("ab"), Buffer.alloc(0), buf("c"), randomBytes(70_000)];
+        for (let i = 0; i < 1500; i++) pieces.push(Buffer.from([i & 0xff]), Buffer.alloc(0));
+        await s.put("p/1", pieces);
+        assert.ok((await s.get("p/1")).equals(Buffer.concat(pieces)));
+        await s.put("p/2", []);
+        assert.equal((await s.get("p/2")).length, 0);
+        assert.equal((await s.head("p/1"))?.size, Buffer.concat(pieces).length);
+      }),
+    );
+
+    it(
       "ranged get: start, middle, tail running past the end, past the end, zero length",
       withStore(async (s) => {
         await s.put("r", buf("0123456789"));

@@ -6,7 +6,8 @@
  *   offset  size  field
  *   0       1     version   = 0x01
  *   1       1     flags     bit 0: body was zstd-compressed before encryption; bits 1-7: 0
- *   2       24    nonce     random (XChaCha's 192-bit nonce makes random nonces safe)
+ *   2       24    nonce     unique: a random 16-byte prefix (new every 2^20 blocks) and an 8-byte
+ *                           counter under it (xchacha.ts XChaChaKey; readers need not know)
  *   26      n+16  ciphertext ‖ Poly1305 tag
  *
  * AEAD associated data = version ‖ flags ‖ caller AAD. The two header bytes are fixed-length,
@@ -21,11 +22,10 @@
  * file and metadata contents at rest, not a channel an attacker can inject chosen text into
  * and observe interactively.
  */
-import { randomFillSync } from "node:crypto";
 import { compress, decompress } from "@mongodb-js/zstd";
 import { looksIncompressible } from "./compressibility.ts";
 import { SealError, type PrepareOptions, type PreparedBlock, type Sealer } from "./sealer.ts";
-import { XCHACHA_KEY_BYTES, XCHACHA_NONCE_BYTES, XCHACHA_TAG_BYTES, xchachaOpen, xchachaSealParts } from "./xchacha.ts";
+import { XCHACHA_KEY_BYTES, XCHACHA_NONCE_BYTES, XCHACHA_TAG_BYTES, XChaChaKey } from "./xchacha.ts";
 
 export const SEAL_VERSION = 1;
 const FLAG_ZSTD = 0x01;
@@ -59,8 +59,7 @@ function aeadAad(header: Uint8Array, aad: Uint8Array): Buffer {
 
 export function createBlockSealer(key: Uint8Array, opts: BlockSealerOptions = {}): Sealer {
   if (key.length !== XCHACHA_KEY_BYTES) throw new RangeError(`block sealer key must be ${XCHACHA_KEY_BYTES} bytes, got ${key.length}`);
-  // Private copy: the caller may wipe or reuse its buffer.
-  const k = Buffer.from(key);
+  const k = new XChaChaKey(key); // holds a private copy: the caller may wipe or reuse its buffer
   const level = opts.level ?? 3;
   const tryCompress = opts.compress ?? true;
 
@@ -86,8 +85,8 @@ export function createBlockSealer(key: Uint8Array, opts: BlockSealerOptions = {}
           const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
           prefix[0] = SEAL_VERSION;
           prefix[1] = flags;
-          randomFillSync(prefix, HEADER_BYTES, XCHACHA_NONCE_BYTES);
-          return xchachaSealParts(k, prefix.subarray(HEADER_BYTES), body, aeadAad(prefix, aad), prefix);
+          const [ciphertext, tag] = k.sealParts(body, aeadAad(prefix, aad), prefix.subarray(HEADER_BYTES));
+          return [prefix, ciphertext!, tag!];
         },
       };
     },
@@ -105,7 +104,7 @@ export function createBlockSealer(key: Uint8Array, opts: BlockSealerOptions = {}
         throw new SealError(`sealed block has unknown flag bits 0x${flags.toString(16).padStart(2, "0")}`);
       }
       const nonce = sealed.subarray(HEADER_BYTES, PREFIX_BYTES);
-      const body = xchachaOpen(k, nonce, sealed.subarray(PREFIX_BYTES), aeadAad(sealed, aad));
+      const body = k.open(nonce, sealed.subarray(PREFIX_BYTES), aeadAad(sealed, aad));
       if ((flags & FLAG_ZSTD) === 0) return body;
       try {
         return await decompress(body);

@@ -12,8 +12,9 @@
  * message size. Output layout is `ciphertext ‖ tag16`, byte-identical to noble's, so data sealed
  * by either implementation opens with the other (the tests check this).
  */
-import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto";
+import { createCipheriv, createDecipheriv, createSecretKey, randomFillSync, type KeyObject } from "node:crypto";
 import { hchacha } from "@noble/ciphers/chacha.js";
+import { LRUCache } from "lru-cache";
 import { SealError } from "./sealer.ts";
 
 export const XCHACHA_KEY_BYTES = 32;
@@ -77,10 +78,14 @@ export function xchachaSealParts(key: Uint8Array, nonce: Uint8Array, plain: Uint
 
 /** Authenticates and decrypts `ciphertext ‖ tag`; throws SealError when anything was altered. */
 export function xchachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
+  const { subkey, nonce12 } = deriveSubkey(key, nonce);
+  return openWith(subkey, nonce12, sealed, aad);
+}
+
+function openWith(subkey: KeyObject, nonce12: Buffer, sealed: Uint8Array, aad: Uint8Array): Buffer {
   if (sealed.length < XCHACHA_TAG_BYTES) {
     throw new SealError(`sealed data is ${sealed.length} bytes, shorter than the ${XCHACHA_TAG_BYTES}-byte authentication tag`);
   }
-  const { subkey, nonce12 } = deriveSubkey(key, nonce);
   const ctLen = sealed.length - XCHACHA_TAG_BYTES;
   const decipher = createDecipheriv("chacha20-poly1305", subkey, nonce12, { authTagLength: XCHACHA_TAG_BYTES });
   decipher.setAuthTag(sealed.subarray(ctLen));
@@ -93,5 +98,68 @@ export function xchachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Arr
   } catch (err) {
     plain.fill(0);
     throw new SealError("authentication failed: wrong key, or the data or its context (AAD) was altered", { cause: err });
+  }
+}
+
+/**
+ * Nonces a sealer hands out: a random 16-byte prefix, fixed for up to PREFIX_USES messages,
+ * followed by an 8-byte counter. The prefix is all HChaCha20 sees, so the subkey is derived
+ * once per prefix instead of once per message (that derivation, in JS, plus the key object and
+ * the random bytes were a third of the cost of sealing a 32 KiB file data frame). Every nonce is
+ * still unique — a fresh random 128-bit prefix per 2^20 messages (per process, per key), a
+ * counter that never repeats under it — which is all XChaCha20-Poly1305 asks; the sealed format
+ * stores the whole 24-byte nonce, so readers see no difference.
+ */
+const PREFIX_USES = 1 << 20;
+/** Subkeys of recently seen nonce prefixes kept by `open` (a segment's frames share one). */
+const OPEN_SUBKEYS = 256;
+
+export class XChaChaKey {
+  readonly #key: Buffer;
+  #prefix = Buffer.alloc(16);
+  #subkey: KeyObject | undefined;
+  #used = PREFIX_USES;
+  readonly #openSubkeys = new LRUCache<string, KeyObject>({ max: OPEN_SUBKEYS });
+
+  constructor(key: Uint8Array) {
+    if (key.length !== XCHACHA_KEY_BYTES) throw new RangeError(`XChaCha20-Poly1305 key must be ${XCHACHA_KEY_BYTES} bytes, got ${key.length}`);
+    this.#key = Buffer.from(key); // private copy: the caller may wipe its buffer
+  }
+
+  /**
+   * Encrypts `plain` under the next nonce, which is written to `nonceOut` (24 bytes, e.g. a view
+   * into the caller's header); returns [ciphertext, tag].
+   */
+  sealParts(plain: Uint8Array, aad: Uint8Array, nonceOut: Uint8Array): Buffer[] {
+    if (nonceOut.length !== XCHACHA_NONCE_BYTES) throw new RangeError(`nonce output must be ${XCHACHA_NONCE_BYTES} bytes`);
+    if (this.#used >= PREFIX_USES || this.#subkey === undefined) {
+      randomFillSync(this.#prefix);
+      this.#subkey = deriveSubkey(this.#key, Buffer.concat([this.#prefix, Buffer.alloc(8)])).subkey;
+      this.#used = 0;
+    }
+    const counter = this.#used++;
+    nonceOut.set(this.#prefix, 0);
+    const nonce12 = Buffer.alloc(12);
+    nonce12.writeUInt32LE(counter, 4); // the counter's high word stays 0: counter < 2^20
+    nonceOut.set(nonce12.subarray(4), 16);
+    const cipher = createCipheriv("chacha20-poly1305", this.#subkey, nonce12, { authTagLength: XCHACHA_TAG_BYTES });
+    cipher.setAAD(aad, { plaintextLength: plain.length });
+    const body = cipher.update(plain);
+    cipher.final(); // empty for a stream cipher
+    return [body, cipher.getAuthTag()];
+  }
+
+  /** As xchachaOpen, reusing the subkey of a recently seen nonce prefix. */
+  open(nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
+    if (nonce.length !== XCHACHA_NONCE_BYTES) throw new RangeError(`XChaCha20-Poly1305 nonce must be ${XCHACHA_NONCE_BYTES} bytes, got ${nonce.length}`);
+    const id = Buffer.from(nonce.buffer, nonce.byteOffset, 16).toString("latin1");
+    let subkey = this.#openSubkeys.get(id);
+    if (subkey === undefined) {
+      subkey = deriveSubkey(this.#key, nonce).subkey;
+      this.#openSubkeys.set(id, subkey);
+    }
+    const nonce12 = Buffer.alloc(12);
+    nonce12.set(nonce.subarray(16, 24), 4);
+    return openWith(subkey, nonce12, sealed, aad);
   }
 }

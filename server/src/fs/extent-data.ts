@@ -55,10 +55,13 @@ export interface PreparedWrite {
 
 /**
  * Splits `data` (written at `offset`) into per-block parts and compresses those that become
- * frames. Runs before the inode lock is taken. The bytes are copied: the caller's buffer (an
- * NFS request) may be reused once the write returns, and the plaintext stays in the extent cache.
+ * frames. Runs before the inode lock is taken. The plaintext stays in the extent cache, so the
+ * parts are copies unless the caller hands `data` over (`owned`: never changed afterwards) and
+ * it fills most of its backing memory — a view of a small write inside a larger socket chunk
+ * would pin that whole chunk in the cache. Copying 1 MiB writes cost 6% of a sequential write.
  */
-export async function prepareWrite(segments: Segments, offset: number, data: Buffer): Promise<PreparedWrite> {
+export async function prepareWrite(segments: Segments, offset: number, data: Buffer, owned = false): Promise<PreparedWrite> {
+  const keepViews = owned && data.length * 2 >= data.buffer.byteLength;
   const parts: WritePart[] = [];
   const end = offset + data.length;
   for (let pos = offset; pos < end; ) {
@@ -67,7 +70,7 @@ export async function prepareWrite(segments: Segments, offset: number, data: Buf
     const take = Math.min(BLOCK_SIZE - start, end - pos);
     const view = data.subarray(pos - offset, pos - offset + take);
     const zero = view.equals(ZERO_BLOCK.subarray(0, take));
-    parts.push({ block, start, plain: zero ? view : Buffer.from(view), prepared: undefined, zero });
+    parts.push({ block, start, plain: zero || keepViews ? view : Buffer.from(view), prepared: undefined, zero });
     pos += take;
   }
   await Promise.all(
@@ -139,35 +142,56 @@ export async function planExtentWrite(db: Db, batch: WriteBatch, ino: number, ol
   return plan;
 }
 
-/** Reads [offset, offset + count) clipped to `size`; holes read as zeros. */
-export async function readExtents(db: Db, ino: number, size: number, offset: number, count: number): Promise<{ data: Buffer; eof: boolean }> {
-  if (offset >= size || count <= 0) return { data: Buffer.alloc(0), eof: offset + Math.max(count, 0) >= size };
+/** Zeros that holes are read from (never written: replies reference it). */
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+/**
+ * Reads [offset, offset + count) clipped to `size`; holes read as zeros. The bytes come back as
+ * pieces in order — views of cached plaintext, inline data and a shared zero buffer — that the
+ * NFS layer hands to writev as they are: assembling a 1 MiB reply cost 10% of a cold read.
+ * The pieces are shared: never modify them.
+ */
+export async function readExtents(db: Db, ino: number, size: number, offset: number, count: number): Promise<{ parts: Buffer[]; length: number; eof: boolean }> {
+  if (offset >= size || count <= 0) return { parts: [], length: 0, eof: offset + Math.max(count, 0) >= size };
   const end = Math.min(offset + count, size);
-  const out = Buffer.alloc(end - offset);
   const first = Math.floor(offset / BLOCK_SIZE);
   const last = Math.floor((end - 1) / BLOCK_SIZE);
   const blocks = await loadBlocks(db, ino, first, last);
-  const wanted: { frame: FrameRef; at: number; skip: number; n: number }[] = [];
+  // Stored ranges, by file position: inline bytes now, frame bytes once fetched.
+  const found: { at: number; n: number; data?: Buffer; frame?: FrameRef; skip: number }[] = [];
   for (const [block, pieces] of blocks) {
     const base = block * BLOCK_SIZE;
     const from = Math.max(offset, base) - base;
     const to = Math.min(end, base + BLOCK_SIZE) - base;
     for (const r of pieceRanges(pieces, from, to)) {
-      const at = base + r.from - offset;
       const p = r.piece;
-      if (p.inline) p.inline.copy(out, at, r.from - p.start, r.to - p.start);
-      else wanted.push({ frame: p.frame, at, skip: p.skip + (r.from - p.start), n: r.to - r.from });
+      const at = base + r.from;
+      if (p.inline) found.push({ at, n: r.to - r.from, data: p.inline.subarray(r.from - p.start, r.to - p.start), skip: 0 });
+      else found.push({ at, n: r.to - r.from, frame: p.frame, skip: p.skip + (r.from - p.start) });
     }
   }
+  const wanted = found.filter((f) => f.frame !== undefined);
   if (wanted.length > 0) {
-    const plains = await db.segments.readMany(wanted.map((w) => w.frame));
+    const plains = await db.segments.readMany(wanted.map((w) => w.frame!));
     wanted.forEach((w, i) => {
       const plain = plains[i]!;
-      if (w.skip + w.n > plain.length) throw new Error(`frame ${w.frame.epoch}-${w.frame.seq}@${w.frame.offset} of inode ${ino} holds ${plain.length} bytes, a piece needs ${w.skip + w.n}`);
-      plain.copy(out, w.at, w.skip, w.skip + w.n);
+      if (w.skip + w.n > plain.length) throw new Error(`frame ${w.frame!.epoch}-${w.frame!.seq}@${w.frame!.offset} of inode ${ino} holds ${plain.length} bytes, a piece needs ${w.skip + w.n}`);
+      w.data = plain.subarray(w.skip, w.skip + w.n);
     });
   }
-  return { data: out, eof: end >= size };
+  found.sort((a, b) => a.at - b.at);
+  const parts: Buffer[] = [];
+  let pos = offset;
+  const zeros = (n: number) => {
+    for (let left = n; left > 0; left -= ZEROS.length) parts.push(ZEROS.subarray(0, Math.min(left, ZEROS.length)));
+  };
+  for (const f of found) {
+    if (f.at > pos) zeros(f.at - pos);
+    parts.push(f.data!);
+    pos = f.at + f.n;
+  }
+  if (end > pos) zeros(end - pos);
+  return { parts, length: end - offset, eof: end >= size };
 }
 
 export interface ExtentTruncatePlan {

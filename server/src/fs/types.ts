@@ -118,6 +118,14 @@ export interface ReadResult {
   attrs: Attrs;
 }
 
+export interface ReadvResult {
+  /** The bytes read, in order; `length` in all. */
+  parts: Buffer[];
+  length: number;
+  eof: boolean;
+  attrs: Attrs;
+}
+
 export interface WriteResult {
   count: number;
   committed: StableHow;

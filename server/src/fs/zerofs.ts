@@ -68,6 +68,7 @@ import {
   type FsStat,
   type PathConf,
   type ReadResult,
+  type ReadvResult,
   type ReaddirLimits,
   type ReaddirResult,
   type Rdev,
@@ -395,14 +396,21 @@ export class ZeroFs {
   }
 
   async read(cred: Cred, ino: number, offset: number, count: number): Promise<ReadResult> {
+    const r = await this.readv(cred, ino, offset, count);
+    return { data: r.parts.length === 1 ? r.parts[0]! : Buffer.concat(r.parts, r.length), eof: r.eof, attrs: r.attrs };
+  }
+
+  /** READ as pieces in order (views of cached data: never modify them), for writev. */
+  async readv(cred: Cred, ino: number, offset: number, count: number): Promise<ReadvResult> {
     const inode = await this.inodes.require(ino, "read");
     if (inode.type === FileType.DIR) throw fsError("EISDIR", `read: inode ${ino} is a directory`);
     if (inode.type !== FileType.REG) throw fsError("EINVAL", `read: inode ${ino} is not a regular file`);
     requireDataPerm(cred, inode, Perm.R, "read");
     if (!Number.isSafeInteger(offset) || offset < 0) throw fsError("EINVAL", `read: invalid offset ${offset} of inode ${ino}`);
     const n = Math.min(Math.max(0, count), RTMAX);
-    const { data, eof } = inode.extentBytes !== undefined ? await readExtents(this.db, ino, inode.size, offset, n) : await readData(this.db, ino, inode.size, offset, n);
-    return { data, eof, attrs: attrsOf(inode) };
+    if (inode.extentBytes !== undefined) return { ...(await readExtents(this.db, ino, inode.size, offset, n)), attrs: attrsOf(inode) };
+    const { data, eof } = await readData(this.db, ino, inode.size, offset, n);
+    return { parts: [data], length: data.length, eof, attrs: attrsOf(inode) };
   }
 
   /**
@@ -518,9 +526,9 @@ export class ZeroFs {
    * WRITE. UNSTABLE returns once the batch is applied (readable, not yet durable); DATA_SYNC and
    * FILE_SYNC wait until it is durable and report FILE_SYNC (data and attributes are logged
    * together in one batch). `data` may be a view of a buffer the caller reuses later: every byte
-   * kept is copied.
+   * kept is copied, unless the caller hands it over (`owned`: it never changes `data` again).
    */
-  async write(cred: Cred, ino: number, offset: number, data: Buffer, stable: StableHow): Promise<WriteResult> {
+  async write(cred: Cred, ino: number, offset: number, data: Buffer, stable: StableHow, owned = false): Promise<WriteResult> {
     if (!Number.isSafeInteger(offset) || offset < 0) throw fsError("EINVAL", `write: invalid offset ${offset} of inode ${ino}`);
     if (data.length > WTMAX) throw fsError("EINVAL", `write: ${data.length} bytes exceed the maximum of ${WTMAX}`);
     const end = offset + data.length;
@@ -533,7 +541,7 @@ export class ZeroFs {
     // split and compressed outside it (concurrently with other writes); the inode is re-checked
     // under the lock (a file's layout only ever changes from 1 to 2).
     const locked = this.locks.acquire([ino]);
-    const early = data.length > 0 && this.inodes.peek(ino)?.extentBytes !== undefined ? prepareWrite(this.db.segments, offset, data) : undefined;
+    const early = data.length > 0 && this.inodes.peek(ino)?.extentBytes !== undefined ? prepareWrite(this.db.segments, offset, data, owned) : undefined;
     early?.catch(() => undefined);
     return this.mutate("write", locked, durable, async (tx) => {
       const inode = await this.inodes.require(ino, "write");
@@ -547,7 +555,7 @@ export class ZeroFs {
       const now = this.clock.now();
       const next: Inode = { ...inode, size: newSize, mtime: now, ctime: now };
       if (inode.extentBytes !== undefined) {
-        const prepared = await (early ?? prepareWrite(this.db.segments, offset, data));
+        const prepared = await (early ?? prepareWrite(this.db.segments, offset, data, owned));
         const plan = await planExtentWrite(this.db, tx.batch, ino, inode.size, prepared);
         tx.frames.push(...plan.frames);
         this.segmentGc?.noteFreed(plan.freed);

@@ -46,7 +46,7 @@ import {
   type ReaddirResult,
   type ReadlinkArgs,
   type ReadlinkResult,
-  type ReadResult,
+  type ReadReply,
   type RemoveArgs,
   type RemoveResult,
   type RenameArgs,
@@ -368,12 +368,15 @@ export function encodeReadlinkResult(w: XdrWriter, res: ReadlinkResult): void {
   if (res.status === Nfs3Status.NFS3_OK) w.opaque(res.data);
 }
 
-export function encodeReadResult(w: XdrWriter, res: ReadResult): void {
+export function encodeReadResult(w: XdrWriter, res: ReadReply): void {
   w.uint32(res.status);
   encodePostOpAttr(w, res.fileAttributes);
   if (res.status === Nfs3Status.NFS3_OK) {
-    w.uint32(res.data.length).bool(res.eof);
-    w.opaque(res.data); // large payloads are attached by reference
+    const data = res.data;
+    const count = Buffer.isBuffer(data) ? data.length : data.reduce((n, b) => n + b.length, 0);
+    w.uint32(count).bool(res.eof);
+    if (Buffer.isBuffer(data)) w.opaque(data);
+    else w.opaqueParts(data, count); // large payloads are attached by reference
   }
 }
 

@@ -218,6 +218,8 @@ export interface ReadArgs {
 }
 /** The wire `count` is data.length. `data` is sent by reference (zero copy): don't reuse it. */
 export type ReadResult = Nfs3Result<{ fileAttributes?: Fattr3; eof: boolean; data: Buffer }, { fileAttributes?: Fattr3 }>;
+/** What a handler answers to READ: `data` may come in pieces (sent with writev as they are). */
+export type ReadReply = Nfs3Result<{ fileAttributes?: Fattr3; eof: boolean; data: Buffer | readonly Buffer[] }, { fileAttributes?: Fattr3 }>;
 
 // --- WRITE (7)
 export interface WriteArgs {
@@ -413,7 +415,7 @@ export interface Nfs3Handler {
   lookup(creds: Nfs3Credentials, args: LookupArgs): Promise<LookupResult>;
   access(creds: Nfs3Credentials, args: AccessArgs): Promise<AccessResult>;
   readlink(creds: Nfs3Credentials, args: ReadlinkArgs): Promise<ReadlinkResult>;
-  read(creds: Nfs3Credentials, args: ReadArgs): Promise<ReadResult>;
+  read(creds: Nfs3Credentials, args: ReadArgs): Promise<ReadReply>;
   write(creds: Nfs3Credentials, args: WriteArgs): Promise<WriteResult>;
   create(creds: Nfs3Credentials, args: CreateArgs): Promise<CreateResult>;
   mkdir(creds: Nfs3Credentials, args: MkdirArgs): Promise<MkdirResult>;

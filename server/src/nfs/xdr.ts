@@ -289,6 +289,14 @@ export class XdrWriter {
     return this;
   }
 
+  /** opaque<> given as pieces (`length` bytes in all); large pieces are referenced, as by opaque(). */
+  opaqueParts(parts: readonly Buffer[], length: number): this {
+    this.uint32(length);
+    for (const p of parts) this.bytes(p);
+    this.zeros(xdrPad(length));
+    return this;
+  }
+
   /** Variable-length opaque<max>. Large data is referenced, not copied: do not mutate it afterwards. */
   opaque(data: Buffer, max = 0xffff_ffff): this {
     if (data.length > max) throw new RangeError(`opaque length ${data.length} exceeds maximum ${max}`);

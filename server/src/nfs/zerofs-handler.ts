@@ -57,7 +57,7 @@ import {
   type ReaddirplusResult,
   type ReadlinkArgs,
   type ReadlinkResult,
-  type ReadResult,
+  type ReadReply,
   type RemoveArgs,
   type RemoveResult,
   type RenameArgs,
@@ -246,15 +246,15 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
     }
   }
 
-  async read(c: Nfs3Credentials, a: ReadArgs): Promise<ReadResult> {
+  async read(c: Nfs3Credentials, a: ReadArgs): Promise<ReadReply> {
     try {
       const ino = await this.fs.resolveHandle(a.file);
       // RFC 1813 has no FBIG for READ: past the largest possible file there is just nothing to
       // read. Reading 0 bytes at the maximum size still checks the handle, type and permission.
       const beyond = a.offset >= BigInt(MAX_FILE_SIZE);
-      const r = await this.fs.read(this.cred(c), ino, beyond ? MAX_FILE_SIZE : this.offset(a.offset), beyond ? 0 : Math.min(a.count, RTMAX));
-      this.opts.onRead?.(r.data.length);
-      return { status: Nfs3Status.NFS3_OK, fileAttributes: this.fattr(r.attrs), eof: r.eof, data: r.data };
+      const r = await this.fs.readv(this.cred(c), ino, beyond ? MAX_FILE_SIZE : this.offset(a.offset), beyond ? 0 : Math.min(a.count, RTMAX));
+      this.opts.onRead?.(r.length);
+      return { status: Nfs3Status.NFS3_OK, fileAttributes: this.fattr(r.attrs), eof: r.eof, data: r.parts };
     } catch (err) {
       const fileAttributes = await this.attrsIfAny(a.file);
       return fileAttributes ? { status: this.status(err, "READ"), fileAttributes } : { status: this.status(err, "READ") };
@@ -265,9 +265,10 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
     try {
       if (a.data.length > WTMAX) throw new FsError("EINVAL", `WRITE of ${a.data.length} bytes exceeds wtmax ${WTMAX}`);
       const ino = await this.fs.resolveHandle(a.file);
-      // The data is a view of the request record, passed uncopied: fs.write copies every byte
-      // it keeps (the engine keeps buffers by reference), so copying here too would be waste.
-      const r = await this.fs.write(this.cred(c), ino, this.offset(a.offset), a.data, a.stable);
+      // The data is a view of the request record, handed over uncopied: records are views of
+      // the socket's freshly allocated read buffers (or one buffer joined from them) that
+      // nothing reuses, so the engine may keep them by reference.
+      const r = await this.fs.write(this.cred(c), ino, this.offset(a.offset), a.data, a.stable, true);
       this.opts.onWritten?.(r.count);
       return { status: Nfs3Status.NFS3_OK, fileWcc: this.wcc(r.wcc), count: r.count, committed: r.committed, verf: this.fs.writeVerifier };
     } catch (err) {

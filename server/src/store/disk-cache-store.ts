@@ -42,7 +42,7 @@ import { join } from "node:path";
 import { LRUCache } from "lru-cache";
 import { DIR_MODE, FILE_MODE } from "./file-modes.ts";
 import { assertValidRange } from "./keys.ts";
-import type { ByteRange, ObjectMeta, ObjectStore, PutResult } from "./object-store.ts";
+import type { ByteRange, ObjectMeta, ObjectStore, PutBody, PutResult } from "./object-store.ts";
 
 export const DEFAULT_PART_SIZE = 1024 * 1024;
 const LAYOUT_FILE = "zerofs-disk-cache.json";
@@ -170,7 +170,7 @@ export class DiskCacheStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Uint8Array): Promise<PutResult> {
+  async put(key: string, body: PutBody): Promise<PutResult> {
     return this.#invalidating(key, () => this.#inner.put(key, body));
   }
 

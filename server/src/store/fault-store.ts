@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { InjectedCrashError, ObjectStoreError, type StoreOp } from "./errors.ts";
-import type { ByteRange, ObjectMeta, ObjectStore, PutResult, RequestOptions } from "./object-store.ts";
+import type { ByteRange, ObjectMeta, ObjectStore, PutBody, PutResult, RequestOptions } from "./object-store.ts";
 
 export interface FaultRule {
   /** Only this call number (1-based, over all calls this store has seen). */
@@ -105,7 +105,7 @@ export class FaultInjectingStore implements ObjectStore {
   get(key: string, range?: ByteRange, opts?: RequestOptions): Promise<Buffer> {
     return this.#call("get", key, opts, () => this.inner.get(key, range, opts));
   }
-  put(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {
+  put(key: string, body: PutBody, opts?: RequestOptions): Promise<PutResult> {
     return this.#call("put", key, opts, () => this.inner.put(key, body, opts));
   }
   putIfAbsent(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {

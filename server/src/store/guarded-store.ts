@@ -16,7 +16,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { InjectedCrashError, ObjectNotFoundError, PreconditionFailedError, StoreUnavailableError, type StoreOp } from "./errors.ts";
 import { formatSeconds, type StoreHealth } from "./health.ts";
-import type { ByteRange, ObjectMeta, ObjectStore, PutResult, RequestOptions } from "./object-store.ts";
+import { bodyLength, type ByteRange, type ObjectMeta, type ObjectStore, type PutBody, type PutResult, type RequestOptions } from "./object-store.ts";
 
 export interface GuardedStoreOptions {
   /** Deadline of one request, retries included (ms). */
@@ -61,8 +61,8 @@ export class GuardedStore implements ObjectStore {
   get(key: string, range?: ByteRange, opts?: RequestOptions): Promise<Buffer> {
     return this.#call("get", key, range?.length ?? 0, true, opts, (signal) => this.inner.get(key, range, { signal }));
   }
-  put(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {
-    return this.#call("put", key, body.length, false, opts, (signal) => this.inner.put(key, body, { signal }));
+  put(key: string, body: PutBody, opts?: RequestOptions): Promise<PutResult> {
+    return this.#call("put", key, bodyLength(body), false, opts, (signal) => this.inner.put(key, body, { signal }));
   }
   putIfAbsent(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {
     return this.#call("putIfAbsent", key, body.length, false, opts, (signal) => this.inner.putIfAbsent(key, body, { signal }));

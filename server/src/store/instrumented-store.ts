@@ -1,5 +1,5 @@
 import type { StoreOp } from "./errors.ts";
-import type { ByteRange, ObjectMeta, ObjectStore, PutResult, RequestOptions } from "./object-store.ts";
+import { bodyLength, type ByteRange, type ObjectMeta, type ObjectStore, type PutBody, type PutResult, type RequestOptions } from "./object-store.ts";
 
 export interface StoreObserver {
   /** Called once per request with its duration, outcome and payload size. */
@@ -33,8 +33,8 @@ export class InstrumentedStore implements ObjectStore {
   get(key: string, range?: ByteRange, opts?: RequestOptions): Promise<Buffer> {
     return this.timed("get", 0, () => this.inner.get(key, range, opts), (b) => b.length);
   }
-  put(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {
-    return this.timed("put", body.length, () => this.inner.put(key, body, opts));
+  put(key: string, body: PutBody, opts?: RequestOptions): Promise<PutResult> {
+    return this.timed("put", bodyLength(body), () => this.inner.put(key, body, opts));
   }
   putIfAbsent(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {
     return this.timed("putIfAbsent", body.length, () => this.inner.putIfAbsent(key, body, opts));

@@ -5,7 +5,7 @@
  */
 import { ObjectNotFoundError, PreconditionFailedError } from "./errors.ts";
 import { assertValidKey, assertValidPrefix, assertValidRange, compareKeys } from "./keys.ts";
-import type { ByteRange, ObjectMeta, ObjectStore, PutResult } from "./object-store.ts";
+import { type ByteRange, joinBody, type ObjectMeta, type ObjectStore, type PutBody, type PutResult } from "./object-store.ts";
 
 interface Entry {
   body: Buffer;
@@ -34,9 +34,9 @@ export class MemoryStore implements ObjectStore {
     return Buffer.from(entry.body.subarray(start, Math.min(start + range.length, entry.body.length)));
   }
 
-  async put(key: string, body: Uint8Array): Promise<PutResult> {
+  async put(key: string, body: PutBody): Promise<PutResult> {
     assertValidKey(this.description, "put", key);
-    return this.#store(key, body);
+    return this.#store(key, joinBody(body));
   }
 
   async putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {

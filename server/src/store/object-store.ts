@@ -21,6 +21,24 @@ export interface ByteRange {
   length: number;
 }
 
+/**
+ * A body to put: one buffer, or pieces stored as if concatenated in order (a segment made of
+ * sealed frames is written with one writev instead of being copied into one buffer first).
+ */
+export type PutBody = Uint8Array | readonly Uint8Array[];
+
+export function bodyLength(body: PutBody): number {
+  if (body instanceof Uint8Array) return body.byteLength;
+  let n = 0;
+  for (const p of body) n += p.byteLength;
+  return n;
+}
+
+/** The body as one buffer (a copy only when it came in pieces). */
+export function joinBody(body: PutBody): Uint8Array {
+  return body instanceof Uint8Array ? body : Buffer.concat(body, bodyLength(body));
+}
+
 export interface PutResult {
   etag: string;
 }
@@ -40,7 +58,9 @@ export interface ObjectStore {
   /** Whole object, or a byte range of it. Throws ObjectNotFoundError. */
   get(key: string, range?: ByteRange, opts?: RequestOptions): Promise<Buffer>;
   /** Unconditional overwrite. Atomic: readers see the old or the new body, never a mix. */
-  put(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult>;
+  // A property, not a method: method parameters are checked bivariantly, and an implementation
+  // taking only Uint8Array would still compile (and miscount or misstore a body in pieces).
+  put: (key: string, body: PutBody, opts?: RequestOptions) => Promise<PutResult>;
   /** Creates the object only if no object has the key. Throws PreconditionFailedError. */
   putIfAbsent(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult>;
   /** Replaces the object only if its current etag equals `etag`. Throws PreconditionFailedError

@@ -14,7 +14,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { ObjectNotFoundError, ObjectStoreError, PreconditionFailedError, StoreConfigError, type StoreOp } from "./errors.ts";
 import { assertValidKey, assertValidPrefix, assertValidRange, compareKeys } from "./keys.ts";
-import type { ByteRange, ObjectMeta, ObjectStore, PutResult, RequestOptions } from "./object-store.ts";
+import { type ByteRange, joinBody, type ObjectMeta, type ObjectStore, type PutBody, type PutResult, type RequestOptions } from "./object-store.ts";
 
 export interface S3StoreOptions {
   bucket: string;
@@ -189,9 +189,10 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Uint8Array, opts?: RequestOptions): Promise<PutResult> {
+  async put(key: string, body: PutBody, opts?: RequestOptions): Promise<PutResult> {
     assertValidKey(this.description, "put", key);
-    return this.#put("put", key, body, {}, opts);
+    // One buffer: the SDK's own retries must be able to resend the body.
+    return this.#put("put", key, joinBody(body), {}, opts);
   }
 
   /**

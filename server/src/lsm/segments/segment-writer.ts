@@ -177,7 +177,9 @@ export class SegmentWriter {
   }
 
   private async upload(seg: Segment): Promise<void> {
-    const body = Buffer.concat(seg.parts, seg.bytes);
+    // The frames go to the store as they are (one writev locally): joining 8 MiB of them into
+    // one buffer first cost 9% of a sequential write's CPU.
+    const body = seg.parts;
     const started = performance.now();
     for (let attempt = 1; ; attempt++) {
       if (this.failed) throw this.failed;
