@@ -458,7 +458,9 @@ export class ZeroFs {
       entries.push(e);
     }
     if (eof) {
-      listing: for await (const chunk of listEntryChunks(this.db, dirIno, Math.max(cookie + 1, FIRST_COOKIE))) {
+      // At most this many entries fit the page (each takes at least a 1-byte name's bytes).
+      const pageEntries = Math.min(limits.maxEntries ?? Infinity, Math.floor(limits.maxBytes / readdirEntryBytes(1, plus)) + 1);
+      listing: for await (const chunk of listEntryChunks(this.db, dirIno, Math.max(cookie + 1, FIRST_COOKIE), pageEntries)) {
         for (const e of chunk) {
           if (!fits(e.name.length)) {
             eof = false;
