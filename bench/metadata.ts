@@ -11,7 +11,8 @@
  * Options: --s3 (the volume on a versitygw started on loopback instead of a local directory),
  * --rounds=<n>, --only=readdirplus,small,remove, --entries=<n> (default 2000),
  * --files=<n> per small/remove round (default 1500), --server-node-args="--cpu-prof
- * --cpu-prof-dir=/tmp/prof", --env=KEY=VALUE,... (extra server environment).
+ * --cpu-prof-dir=/tmp/prof", --env=KEY=VALUE,... (extra server environment), --phase-times (print each
+ * phase's window on the monotonic clock of --cpu-prof samples, to cut a profile to one phase).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -90,7 +91,9 @@ const results = new Map<string, { rate: number[]; cpuUs: number[]; unit: string 
 async function measure(pid: number, phase: string, unit: string, n: number, work: () => Promise<void>): Promise<void> {
   const s0 = cpuSecondsOf(pid);
   const t0 = performance.now();
+  const mono0 = process.hrtime.bigint() / 1000n;
   await work();
+  const mono1 = process.hrtime.bigint() / 1000n;
   const seconds = (performance.now() - t0) / 1000;
   const cpuUs = ((cpuSecondsOf(pid) - s0) * 1e6) / n;
   const r = results.get(phase) ?? { rate: [], cpuUs: [], unit };
@@ -98,6 +101,8 @@ async function measure(pid: number, phase: string, unit: string, n: number, work
   r.cpuUs.push(cpuUs);
   results.set(phase, r);
   console.log(`  ${phase.padEnd(44)} ${(n / seconds).toFixed(0).padStart(8)} ${unit}   server CPU ${cpuUs.toFixed(0)} µs per op`);
+  // CLOCK_MONOTONIC µs, the clock of the server's --cpu-prof samples: cut a profile to one phase.
+  if (args.has("phase-times")) console.log(`    phase window ${mono0}-${mono1} µs (monotonic)`);
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), "zerofs-bench-meta-"));

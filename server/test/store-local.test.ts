@@ -103,6 +103,23 @@ describe("LocalStore specifics", () => {
     assert.equal((await store.get("counter")).toString(), String(2 * perChild));
   });
 
+  it("putIfAbsent into a folder removed behind the store's back makes the folder again", async () => {
+    // The store remembers the folders it made (and keeps them open for fsync): a folder that
+    // vanished must not turn into a failed or undurable publish.
+    const root = join(await freshDir(), "root");
+    const store = new LocalStore(root);
+    try {
+      await store.putIfAbsent("wal/00000000000000000001", Buffer.from("one"));
+      await rm(join(root, "wal"), { recursive: true });
+      await store.putIfAbsent("wal/00000000000000000002", Buffer.from("two"));
+      assert.equal((await store.get("wal/00000000000000000002")).toString(), "two");
+      await assert.rejects(store.putIfAbsent("wal/00000000000000000002", Buffer.from("again")), PreconditionFailedError);
+      assert.deepEqual((await readdir(join(root, "wal"))).sort(), ["00000000000000000002"]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("temp files and locks never show in list and are cleaned up", async () => {
     const root = join(await freshDir(), "root");
     const store = new LocalStore(root);

@@ -24,8 +24,8 @@
  */
 import { compress, decompress } from "@mongodb-js/zstd";
 import { looksIncompressible } from "./compressibility.ts";
-import { SealError, type PreparedBlock, type Sealer } from "./sealer.ts";
 import type { CryptoWorkers } from "./crypto-workers.ts";
+import { SealError, type PrepareOptions, type PreparedBlock, type Sealer } from "./sealer.ts";
 import { XCHACHA_KEY_BYTES, XCHACHA_NONCE_BYTES, XCHACHA_TAG_BYTES, XChaChaKey } from "./xchacha.ts";
 
 export const SEAL_VERSION = 1;
@@ -108,10 +108,10 @@ export function createBlockSealer(key: Uint8Array, opts: BlockSealerOptions = {}
       return Buffer.concat(parts, parts.reduce((n, p) => n + p.length, 0));
     },
 
-    async prepare(plain: Uint8Array): Promise<PreparedBlock> {
+    async prepare(plain: Uint8Array, prepareOpts?: PrepareOptions): Promise<PreparedBlock> {
       let body: Uint8Array = plain;
       let flags = 0;
-      if (tryCompress && plain.length >= MIN_COMPRESS_BYTES && !looksIncompressible(plain)) {
+      if (tryCompress && prepareOpts?.compress !== false && plain.length >= MIN_COMPRESS_BYTES && !looksIncompressible(plain)) {
         const packed = await compress(asBuffer(plain), level);
         if (packed.length < plain.length) {
           body = packed;

@@ -13,9 +13,18 @@ export interface Sealer {
    * is known. `Buffer.concat((await prepare(p)).sealParts(aad))` is the same format as
    * `seal(p, aad)`; the parts let an object assembled from many blocks copy each byte once.
    */
-  prepare(plain: Uint8Array): Promise<PreparedBlock>;
+  prepare(plain: Uint8Array, opts?: PrepareOptions): Promise<PreparedBlock>;
   /** Authenticates and decrypts; throws SealError (naming nothing secret) on any mismatch. */
   open(sealed: Uint8Array, aad: Uint8Array): Promise<Buffer>;
+}
+
+export interface PrepareOptions {
+  /**
+   * false: store the block raw (flag 0, same format), skipping the compressor. For small,
+   * short-lived blocks (a group commit's WAL object) the compressor's fixed cost — a context
+   * and a thread-pool hop on the commit's critical path — outweighs the bytes it saves.
+   */
+  compress?: boolean;
 }
 
 export interface PreparedBlock {

@@ -8,6 +8,7 @@
  * Cookies 1 and 2 are "." and ".."; real entries start at FIRST_COOKIE.
  */
 import type { Db } from "../lsm/db.ts";
+import type { Entry } from "../lsm/entry.ts";
 import type { WriteBatch } from "../lsm/write-batch.ts";
 import { fsError } from "./errors.ts";
 import type { Inode } from "./inode-codec.ts";
@@ -82,15 +83,20 @@ export interface ListedEntry {
 
 /**
  * Entries of `dirIno` with cookie ≥ fromCookie, in cookie order (a consistent snapshot), a
- * chunk at a time (as the engine reads them: no promise per entry).
+ * chunk at a time (as the engine reads them: no promise per entry). Entries are decoded as the
+ * caller takes them, and `pageEntries` (how many the caller can use at most) bounds the first
+ * chunk read from the memtable: a READDIR page of 50 entries used to walk, copy and decode the
+ * engine's 256-entry chunk, most of which the next page read again.
  */
-export async function* listEntryChunks(db: Db, dirIno: number, fromCookie: number): AsyncGenerator<ListedEntry[]> {
+export async function* listEntryChunks(db: Db, dirIno: number, fromCookie: number, pageEntries?: number): AsyncGenerator<Iterable<ListedEntry>> {
   const [from, to] = cookieRange(dirIno, fromCookie);
-  for await (const chunk of db.scanChunks(from, to)) {
-    yield chunk.map((e) => {
-      const { cookie } = parseCookieKey(e.key);
-      const v = decodeCookieValue(e.value!, `cookie ${cookie} in directory ${dirIno}`);
-      return { cookie, ino: v.ino, type: v.type, name: v.name };
-    });
+  for await (const chunk of db.scanChunks(from, to, pageEntries !== undefined ? { firstChunk: pageEntries } : {})) yield decodeEntries(chunk, dirIno);
+}
+
+function* decodeEntries(chunk: readonly Entry[], dirIno: number): Generator<ListedEntry> {
+  for (const e of chunk) {
+    const { cookie } = parseCookieKey(e.key);
+    const v = decodeCookieValue(e.value!, () => `cookie ${cookie} in directory ${dirIno}`);
+    yield { cookie, ino: v.ino, type: v.type, name: v.name };
   }
 }

@@ -76,9 +76,12 @@ export function encodeCookieValue(v: CookieValue): Buffer {
   return buf;
 }
 
-export function decodeCookieValue(buf: Buffer, context: string): CookieValue {
+/** `context` names the entry in the error (a function: listings decode thousands of entries). */
+export function decodeCookieValue(buf: Buffer, context: string | (() => string)): CookieValue {
   const type = buf[8];
-  if (buf.length < 10 || type === undefined || !isFileType(type)) throw fsError("EIO", `directory cookie entry ${context}: corrupt record`);
+  if (buf.length < 10 || type === undefined || !isFileType(type)) {
+    throw fsError("EIO", `directory cookie entry ${typeof context === "string" ? context : context()}: corrupt record`);
+  }
   return { ino: readU64(buf, 0), type, name: Buffer.from(buf.subarray(9)) };
 }
 

@@ -496,7 +496,9 @@ export class ZeroFs {
       entries.push(e);
     }
     if (eof) {
-      listing: for await (const chunk of listEntryChunks(this.db, dirIno, Math.max(cookie + 1, FIRST_COOKIE))) {
+      // At most this many entries fit the page (each takes at least a 1-byte name's bytes).
+      const pageEntries = Math.min(limits.maxEntries ?? Infinity, Math.floor(limits.maxBytes / readdirEntryBytes(1, plus)) + 1);
+      listing: for await (const chunk of listEntryChunks(this.db, dirIno, Math.max(cookie + 1, FIRST_COOKIE), pageEntries)) {
         for (const e of chunk) {
           if (!fits(e.name.length)) {
             eof = false;
@@ -1043,8 +1045,12 @@ export class ZeroFs {
       if (tx.afterCommit) await tx.afterCommit();
     } finally {
       this.counters.release(tx.reserved);
-      for (const f of tx.frames) this.db.segments.settle(f);
-      release();
+      // The locks go even if the db has failed meanwhile (its segments accessor then throws).
+      try {
+        for (const f of tx.frames) this.db.segments.settle(f);
+      } finally {
+        release();
+      }
     }
     if (durable) await this.db.flush();
     return result;

@@ -55,6 +55,12 @@ export interface DbOptions {
    * local disk and on a loopback S3 server), slow remote ones get parallel uploads.
    */
   walParallelAfterMs: number;
+  /**
+   * Longest a WAL PUT waits, when the store is idle, for the committers of the previous group
+   * commit to come back (wal-writer.ts, Linger): concurrent committers then share one object
+   * per round instead of splitting into two alternating halves. 0 turns it off.
+   */
+  walLingerMs: number;
   /** Target plaintext size of SST data blocks. */
   sstBlockBytes: number;
   /** Compaction splits output SSTs at this size. */
@@ -101,6 +107,10 @@ export interface DbOptions {
   onWalFlush?: (seconds: number, bytes: number) => void;
 }
 
+/** Entries per chunk of a memtable scan and of the k-way merge (their defaults). */
+const MEMTABLE_CHUNK = 256;
+const MERGE_CHUNK = 512;
+
 export const DEFAULT_DB_OPTIONS: DbOptions = {
   flushIntervalMs: 100,
   memtableBytes: 64 * 1024 * 1024,
@@ -108,6 +118,7 @@ export const DEFAULT_DB_OPTIONS: DbOptions = {
   walMaxSegmentBytes: 8 * 1024 * 1024,
   walMaxInFlight: 8,
   walParallelAfterMs: 50,
+  walLingerMs: 2,
   sstBlockBytes: 16 * 1024,
   sstTargetBytes: 64 * 1024 * 1024,
   l0CompactionTrigger: 4,
@@ -316,6 +327,7 @@ export class Db {
       maxSegmentBytes: this.opts.walMaxSegmentBytes,
       maxInFlight: this.opts.walMaxInFlight,
       parallelAfterMs: this.opts.walParallelAfterMs,
+      lingerMs: this.opts.walLingerMs,
       ownershipCheckMs: Math.max(1000, this.opts.gcMinAgeMs / 4),
       verifyOwnership: () => this.verifyOwnership(),
       onError: (err, ctx) => logRetry(this.log, err, { objectKey: ctx.objectKey, attempt: ctx.attempt }, "WAL write failed; retrying"),
@@ -715,9 +727,10 @@ export class Db {
   /**
    * `scan` a chunk at a time (never an empty chunk): for readers that take many entries, such
    * as a directory listing, this costs a few promises per chunk instead of several per entry.
-   * The snapshot is taken at the first `next()`.
+   * The snapshot is taken at the first `next()`. `firstChunk` bounds the first chunk from the
+   * memtables and the merge (a reader that will likely stop early: one READDIR page).
    */
-  async *scanChunks(from?: Buffer, to?: Buffer): AsyncGenerator<Entry[]> {
+  async *scanChunks(from?: Buffer, to?: Buffer, opts: { firstChunk?: number } = {}): AsyncGenerator<Entry[]> {
     this.checkOpen();
     const snap = this.lastSeq;
     const active = this.active;
@@ -728,12 +741,12 @@ export class Db {
     for (const ref of refs) this.pin(ref.key);
     try {
       const sources: ChunkSource[] = [
-        active.scanChunks(from, to, snap),
-        ...imm.map((m) => m.scanChunks(from, to, Number.MAX_SAFE_INTEGER)),
+        active.scanChunks(from, to, snap, MEMTABLE_CHUNK, opts.firstChunk),
+        ...imm.map((m) => m.scanChunks(from, to, Number.MAX_SAFE_INTEGER, MEMTABLE_CHUNK, opts.firstChunk)),
         ...l0.filter((ref) => overlaps(ref, from, to)).map((ref) => this.sstSource(ref, from, to)),
         ...runs.map((run) => this.runSource(run, from, to)),
       ];
-      for await (const chunk of mergeChunks(sources, true)) {
+      for await (const chunk of mergeChunks(sources, true, MERGE_CHUNK, opts.firstChunk)) {
         this.checkOpen();
         yield chunk;
       }

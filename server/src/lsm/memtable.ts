@@ -105,9 +105,14 @@ export class Memtable {
     for (const batch of this.scanChunks(from, to, snapshotSeq, chunk)) yield* batch;
   }
 
-  /** `scan` a chunk at a time: each array is read from the tree in one synchronous pass. */
-  *scanChunks(from: Buffer | undefined, to: Buffer | undefined, snapshotSeq: number, chunk = 256): Generator<Entry[]> {
+  /**
+   * `scan` a chunk at a time: each array is read from the tree in one synchronous pass. The
+   * first chunk holds at most `firstChunk` entries (a reader that needs only a few, like one
+   * READDIR page, does not walk and copy 256).
+   */
+  *scanChunks(from: Buffer | undefined, to: Buffer | undefined, snapshotSeq: number, chunk = 256, firstChunk = chunk): Generator<Entry[]> {
     let cursor: Buffer | undefined = from;
+    let size = Math.max(1, firstChunk);
     let inclusive = true;
     const pair: (Buffer | Version[])[] = [];
     for (;;) {
@@ -118,7 +123,7 @@ export class Memtable {
       for (const [k, chain] of this.tree.entries(cursor, pair)) {
         if (!inclusive && cursor !== undefined && compareKeys(k, cursor) === 0) continue;
         if (to !== undefined && compareKeys(k, to) >= 0) break;
-        if (visited++ >= chunk) {
+        if (visited++ >= size) {
           more = true;
           break;
         }
@@ -129,6 +134,7 @@ export class Memtable {
       }
       if (batch.length > 0) yield batch;
       if (!more) return;
+      size = chunk;
     }
   }
 

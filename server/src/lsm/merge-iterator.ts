@@ -74,7 +74,7 @@ function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
  * only when a source must fetch its next chunk — so a listing of a directory or a range of
  * inodes costs a few microtasks per chunk instead of several per entry.
  */
-export async function* mergeChunks(sources: ChunkSource[], dropTombstones: boolean, maxChunk = 512): AsyncGenerator<Entry[]> {
+export async function* mergeChunks(sources: ChunkSource[], dropTombstones: boolean, maxChunk = 512, firstChunk = maxChunk): AsyncGenerator<Entry[]> {
   try {
     if (sources.length === 1) {
       // One source (e.g. everything is in the memtable): pass its chunks through.
@@ -121,6 +121,8 @@ export async function* mergeChunks(sources: ChunkSource[], dropTombstones: boole
     }
     if (waits.length > 0) await Promise.all(waits.splice(0));
     let out: Entry[] = [];
+    // A reader that wants only a few entries (one READDIR page) says so: the first chunk stops there.
+    let limit = Math.max(1, firstChunk);
     while (heap.size > 0) {
       const top = heap.pop();
       const p = fill(top.source);
@@ -137,9 +139,10 @@ export async function* mergeChunks(sources: ChunkSource[], dropTombstones: boole
           yield out;
           out = [];
         }
-      } else if (out.length >= maxChunk) {
+      } else if (out.length >= limit) {
         yield out;
         out = [];
+        limit = maxChunk;
       }
     }
     if (out.length > 0) yield out;

@@ -21,6 +21,16 @@ import { sealWal, WAL_WINDOW, WalScratch } from "./wal-format.ts";
  * segments its batches point into (`barrier`) before its own PUT. A put-if-absent that loses
  * means another writer owns the store: the writer is fenced and never acknowledges anything
  * again.
+ *
+ * Linger. With n committers in a closed loop (each waits for its commit, then commits again),
+ * "start a PUT as soon as the store is free" settles into two alternating groups of n/2: the
+ * group acknowledged by a landing PUT returns a moment later and finds the other half's PUT
+ * already started. So when a PUT lands, the writer remembers how many committers it saw (those
+ * it acknowledged plus those waiting) and, while the store is idle and fewer are waiting, holds
+ * the next PUT for at most `lingerMs` until they are all back: one object per round of all n
+ * instead of two, half the sealing and PUT work per commit, and no later for them (they would
+ * have waited for the other half's PUT anyway). A lone committer never waits: it was the only
+ * one seen. Each PUT lingers at most once, and not at all after an idle spell (the count is old).
  */
 export interface WalWriterOptions {
   flushIntervalMs: number;
@@ -47,6 +57,8 @@ export interface WalWriterOptions {
    * object's batches point to can be missing from the store once they are durable.
    */
   barrier?: { mark(): number; durableThrough(mark: number): Promise<void> };
+  /** Longest wait for the committers of the previous round before a PUT starts (see Linger; 0 = never). */
+  lingerMs?: number;
 }
 
 interface Segment {
@@ -115,6 +127,12 @@ export class WalWriter {
   /** Plaintext buffers of finished seals, reused by the next ones. */
   private readonly scratches: WalScratch[] = [];
   private flushAfterUpload = false;
+  /** Committers seen at the last landing (segments acknowledged + segments waiting): see Linger. */
+  private committers = 0;
+  private lastLandingAt = -Infinity;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** The next PUT has lingered already: it starts now. */
+  private lingerDone = false;
 
   constructor(store: ObjectStore, sealer: Sealer, epoch: number, nextId: number, opts: WalWriterOptions) {
     this.store = store;
@@ -231,11 +249,41 @@ export class WalWriter {
   /** Forms uploads from closed segments while a PUT slot is free, and starts their PUTs. */
   private pump(): void {
     while (!this.failed && this.queue.length > 0 && this.canStartUpload()) {
+      if (this.shouldLinger()) {
+        this.lingerTimer ??= setTimeout(() => {
+          this.lingerTimer = undefined;
+          this.lingerDone = true;
+          this.pump();
+        }, this.opts.lingerMs);
+        break;
+      }
+      this.stopLinger();
+      this.lingerDone = false;
       const up = this.form();
       this.pipeline.push(up);
       void this.upload(up);
     }
     this.armParallelTimer();
+  }
+
+  /** The store is idle, but fewer committers wait than the last round had: hold the PUT (see Linger). */
+  private shouldLinger(): boolean {
+    const lingerMs = this.opts.lingerMs ?? 0;
+    if (lingerMs <= 0 || this.lingerDone || this.pipeline.length > 0 || this.queue.length >= this.committers) return false;
+    // After an idle spell the count is stale: whoever comes first goes at once.
+    if (performance.now() - this.lastLandingAt > 10 * lingerMs) return false;
+    let bytes = 0;
+    for (const seg of this.queue) {
+      // A memtable boundary ends the object anyway; a full object gains nothing by waiting.
+      if (seg.boundary) return false;
+      bytes += seg.bytes;
+    }
+    return bytes < this.opts.maxSegmentBytes;
+  }
+
+  private stopLinger(): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
   }
 
   /** Batches wait for a PUT slot: look again when the oldest PUT in flight turns slow. */
@@ -272,12 +320,18 @@ export class WalWriter {
     this.stats.objects++;
     // Acknowledge in id order: an object is durable for its callers only once every lower id
     // is in the store too (recovery stops at the first gap).
+    let acknowledged = 0;
     while (this.pipeline[0]?.landed) {
       const done = this.pipeline.shift()!;
       this.lastDurableId = done.id;
       this.stats.batches += done.seg.batches;
       done.seg.resolve(done.id);
       for (const m of done.merged) m.resolve(done.id);
+      acknowledged += 1 + done.merged.length;
+    }
+    if (acknowledged > 0) {
+      this.committers = acknowledged + this.queue.length + (this.flushAfterUpload && this.current.batches > 0 ? 1 : 0);
+      this.lastLandingAt = performance.now();
     }
     if (this.flushAfterUpload && this.queue.length === 0) {
       this.flushAfterUpload = false;
@@ -359,6 +413,7 @@ export class WalWriter {
 
   private fail(err: Error): void {
     if (!this.failed) this.failed = err;
+    this.stopLinger();
     if (this.parallelTimer) clearTimeout(this.parallelTimer);
     this.parallelTimer = undefined;
     for (const up of this.pipeline.splice(0)) {

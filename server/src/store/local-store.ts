@@ -55,6 +55,8 @@ function errCode(err: unknown): string | undefined {
 }
 
 const NOT_THERE = new Set(["ENOENT", "ENOTDIR"]);
+/** Folder handles kept open for fsync (a volume has a handful of folders: wal, sst/…, seg, …). */
+const MAX_DIR_HANDLES = 64;
 
 export class LocalStore implements ObjectStore {
   readonly description: string;
@@ -65,6 +67,18 @@ export class LocalStore implements ObjectStore {
   readonly #immutable: (key: string) => boolean;
   #dirsReady: Promise<void> | undefined;
   #tmpCounter = 0;
+  /**
+   * Folders this store has made sure exist (putIfAbsent): creating them again before every WAL
+   * object was one more thread-pool round trip on the commit path. The store never removes
+   * folders; should one vanish anyway, the link fails with ENOENT and the folder is made again.
+   */
+  readonly #knownDirs = new Set<string>();
+  /**
+   * Folders kept open for fsync after a publish (at most MAX_DIR_HANDLES): open + fsync + close
+   * per object was three round trips where one does. The store's folders are never removed or
+   * replaced while it is open, so the handle stays the folder the name refers to.
+   */
+  readonly #dirHandles = new Map<string, Promise<FileHandle>>();
 
   constructor(root: string, options: LocalStoreOptions = {}) {
     this.root = resolve(root);
@@ -147,11 +161,23 @@ export class LocalStore implements ObjectStore {
     const path = this.#path("putIfAbsent", key);
     const tmp = await this.#writeTemp("putIfAbsent", key, body);
     try {
-      await this.#mkdirFor("putIfAbsent", key, path);
+      const dir = dirname(path);
+      if (!this.#knownDirs.has(dir)) await this.#mkdirFor("putIfAbsent", key, path);
       try {
         // link(2) fails with EEXIST if the name exists: the existence check and the publish are
         // one atomic step, across processes too. No lock needed.
-        await link(tmp.path, path);
+        try {
+          await link(tmp.path, path);
+        } catch (err) {
+          if (errCode(err) !== "ENOENT" || !this.#knownDirs.has(dir)) throw err;
+          // The folder went away after we made it: make it again, once (and forget the handle
+          // kept for fsync: it is the removed folder's).
+          this.#knownDirs.delete(dir);
+          this.#forgetDirHandle(dir);
+          await this.#mkdirFor("putIfAbsent", key, path);
+          await link(tmp.path, path);
+        }
+        this.#knownDirs.add(dir);
       } catch (err) {
         if (errCode(err) === "EEXIST") throw new PreconditionFailedError(this.description, "putIfAbsent", key, { cause: err });
         throw this.#error("putIfAbsent", key, err, "publishing (link)");
@@ -218,6 +244,9 @@ export class LocalStore implements ObjectStore {
 
   async close(): Promise<void> {
     await this.#handles?.closeAll();
+    const dirs = [...this.#dirHandles.values()];
+    this.#dirHandles.clear();
+    await Promise.all(dirs.map(async (h) => (await h.catch(() => undefined))?.close().catch(() => undefined)));
   }
 
   /** Removes temp files older than `maxAgeMs` left by writers that crashed mid-write. */
@@ -283,8 +312,9 @@ export class LocalStore implements ObjectStore {
         else await writeAllv(fh, body);
         const t = uniqueStampSeconds();
         await fh.utimes(t, t);
-        await fh.sync();
-        return { path, etag: etagOf(await fh.stat({ bigint: true })) };
+        // The stat reads what utimes set; it need not wait for the fsync (one round trip less).
+        const [, st] = await Promise.all([fh.sync(), fh.stat({ bigint: true })]);
+        return { path, etag: etagOf(st) };
       } finally {
         await fh.close();
       }
@@ -319,15 +349,37 @@ export class LocalStore implements ObjectStore {
   /** Makes the directory entry (the publish itself) durable, not just the file's bytes. */
   async #fsyncDir(op: StoreOp, key: string, dir: string): Promise<void> {
     try {
-      const fh = await open(dir, "r");
+      let h = this.#dirHandles.get(dir);
+      if (h === undefined && this.#dirHandles.size < MAX_DIR_HANDLES) {
+        h = open(dir, "r");
+        this.#dirHandles.set(dir, h);
+      }
+      if (h === undefined) {
+        const fh = await open(dir, "r");
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        return;
+      }
       try {
-        await fh.sync();
-      } finally {
-        await fh.close();
+        await (await h).sync();
+      } catch (err) {
+        // Not kept after a failure: the next publish opens the folder afresh.
+        if (this.#dirHandles.get(dir) === h) this.#forgetDirHandle(dir);
+        throw err;
       }
     } catch (err) {
       throw this.#error(op, key, err, `fsync of folder ${dir}`);
     }
+  }
+
+  #forgetDirHandle(dir: string): void {
+    const h = this.#dirHandles.get(dir);
+    if (h === undefined) return;
+    this.#dirHandles.delete(dir);
+    void h.then((fh) => fh.close()).catch(() => undefined);
   }
 
   async #statObject(op: StoreOp, key: string, path: string): Promise<BigIntStats | null> {

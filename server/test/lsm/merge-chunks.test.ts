@@ -6,7 +6,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Entry } from "../../src/lsm/entry.ts";
+import { Db } from "../../src/lsm/db.ts";
 import { flattenChunks, mergeChunks, type ChunkSource } from "../../src/lsm/merge-iterator.ts";
+import { WriteBatch } from "../../src/lsm/write-batch.ts";
+import { MemoryStore } from "../../src/store/memory-store.ts";
+import { testKeys } from "../../../test/support/test-keys.ts";
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -92,5 +96,31 @@ describe("mergeChunks", () => {
     }
     assert.equal(seen, 11);
     assert.equal(closed, 2, "a consumer that stops early closes the sources");
+  });
+});
+
+describe("scanChunks with a first-chunk bound (one READDIR page)", () => {
+  it("the first chunk holds at most firstChunk entries, and the scan still yields everything in order", async () => {
+    const db = await Db.open(new MemoryStore(), testKeys(), { gcIntervalMs: 0 });
+    try {
+      // Half in an SST, half (plus overwrites) in the memtable: both the pass-through and the merge.
+      for (let i = 0; i < 600; i += 2) await db.write(new WriteBatch().put(key(i), Buffer.from(`old${i}`)), { awaitDurable: false });
+      await db.flushMemtable();
+      for (let i = 1; i < 600; i += 2) await db.write(new WriteBatch().put(key(i), Buffer.from(`v${i}`)), { awaitDurable: false });
+      for (let i = 1000; i < 1600; i++) await db.write(new WriteBatch().put(key(i), Buffer.from(`m${i}`)), { awaitDurable: false });
+      // [0, 600): SST + memtable (merged); [1000, 1600): memtable only (passed through).
+      for (const [lo, hi] of [[0, 600], [1000, 1600]] as const) {
+        const chunks: Entry[][] = [];
+        for await (const c of db.scanChunks(key(lo), key(hi), { firstChunk: 7 })) chunks.push(c);
+        assert.ok(chunks[0]!.length <= 7, `[${lo}, ${hi}): first chunk has ${chunks[0]!.length} entries`);
+        const all = chunks.flat().map((e) => e.key.toString());
+        const expected: string[] = [];
+        for await (const e of flattenChunks(db.scanChunks(key(lo), key(hi)))) expected.push(e.key.toString());
+        assert.deepEqual(all, expected);
+        assert.equal(expected.length, 600);
+      }
+    } finally {
+      await db.close();
+    }
   });
 });
