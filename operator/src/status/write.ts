@@ -11,7 +11,10 @@ import type { Informer } from "../kube/informer.ts";
  */
 export async function writeStatus(client: KubeClient, v: ZeroFSVolume, status: ZeroFSVolumeStatus, cache?: Informer<ZeroFSVolume>): Promise<boolean> {
   const clean = JSON.parse(JSON.stringify(status)) as ZeroFSVolumeStatus; // drops undefined fields
-  if (deepEqual(clean, v.status ?? {})) return false;
+  // status.check belongs to `kubectl zerofs check` (another field manager): this apply leaves it
+  // in place, so it is no difference to write.
+  const { check: _check, ...observed } = v.status ?? {};
+  if (deepEqual(clean, observed)) return false;
   const updated = await client.apply<ZeroFSVolume>(
     { apiVersion: API_VERSION, kind: KIND, metadata: { name: v.metadata.name, namespace: v.metadata.namespace }, status: clean } as unknown as ZeroFSVolume,
     { subresource: "status" },
