@@ -171,13 +171,14 @@ async function follow(ctx: Ctx, before: ZeroFSVolume, o: RotateOptions): Promise
     const r = v.status?.passwordRotation;
     // Only a rotation that started after our update counts (the status may still show the last one).
     if (r && (r.targetHash !== oldTarget || r.startedAt !== oldStarted || BUSY.has(r.phase))) started = true;
+    if (r?.phase === "Succeeded" && started && lastPhase === "Succeeded" && v.status?.phase === "Ready") {
+      ctx.io.out(`Password rotated; the volume is Ready with the new password.\n`);
+      return EXIT.OK;
+    }
     if (r && started && r.phase !== lastPhase) {
       lastPhase = r.phase;
       ctx.io.out(`  rotation: ${r.phase}${r.message ? ` (${r.message})` : ""}\n`);
-      if (r.phase === "Succeeded") {
-        ctx.io.out(`Password rotated. Volume phase: ${v.status?.phase ?? "Unknown"}.\n`);
-        return EXIT.OK;
-      }
+      if (r.phase === "Succeeded") ctx.io.out("  waiting for the server to be ready again\n");
       if (r.phase === "Failed") {
         ctx.io.err(`Rotation failed: ${r.message ?? "see kubectl zerofs status"}. The volume keeps its old password; fix the cause and update the Secret again.\n`);
         return EXIT.FAILED;
