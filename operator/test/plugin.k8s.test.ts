@@ -19,7 +19,7 @@ import type { Job, Pod, Secret } from "../src/kube/types.ts";
 import type { Operator } from "../src/operator.ts";
 import { CHECK_WORKLOAD } from "../plugin/src/check-workload.ts";
 import { startControlPlane, REPO_ROOT, type ControlPlane } from "../../e2e/k8s/controlplane.ts";
-import { applyChartRbac, ensureNamespace, newOperator, R, serviceAccountKubeConfig } from "../../e2e/k8s/harness.ts";
+import { applyChartRbac, countWrites, ensureNamespace, newOperator, R, serviceAccountKubeConfig } from "../../e2e/k8s/harness.ts";
 import { finishPod, markPodReady, podsMatching } from "../../e2e/k8s/kubelet.ts";
 import { waitFor } from "../../e2e/k8s/wait.ts";
 import { NODE_BIN, startZerofs, type ZerofsProcess } from "../../test/support/zerofs-process.ts";
@@ -203,7 +203,13 @@ describe("kubectl zerofs against a real API server", { timeout: 50 * 60_000 }, (
     assert.equal(check.jobName, job.metadata.name);
     assert.equal(check.metadataOps, printed.metadataOps);
     await waitFor("the passed check's Job deleted", async () => !(await admin.get(R.jobs, NS, job.metadata.name ?? "")));
-    // The operator's next status writes leave status.check alone.
+    // The operator leaves status.check alone: its reconciles neither remove it nor rewrite the
+    // status because of it (an unchanged volume still costs zero writes).
+    const writes = await countWrites(op, async () => {
+      op.activeController!.queue.add(`${NS}/vol`);
+      await new Promise((r2) => setTimeout(r2, 2000));
+    });
+    assert.deepEqual(writes, []);
     await admin.patch(R.volumes, NS, "vol", { metadata: { annotations: { "zerofs.test/poke": "1" } } });
     await new Promise((r2) => setTimeout(r2, 2000));
     assert.equal((await getVolume())!.status!.check?.result, "Passed");
