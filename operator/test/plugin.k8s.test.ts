@@ -55,6 +55,28 @@ describe("kubectl zerofs against a real API server", { timeout: 50 * 60_000 }, (
     return new Promise((resolve) => p.once("close", (code) => resolve({ code, stdout, stderr })));
   }
 
+  /** Runs the bundled plugin on a pseudo-terminal (util-linux `script`), answering each prompt as it appears. */
+  function kzTty(args: string[], answers: [prompt: string, answer: string][]): Promise<Result> {
+    const q = (x: string) => `'${x.replace(/'/g, "'\\''")}'`;
+    const cmd = [NODE_BIN, plugin, ...args].map(q).join(" ");
+    const p = spawn("script", ["-qec", cmd, "/dev/null"], { env: { PATH: process.env.PATH, HOME: dir, KUBECONFIG: plane.kubeconfigPath }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let from = 0;
+    const todo = [...answers];
+    p.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+      const next = todo[0];
+      const at = next ? stdout.indexOf(next[0], from) : -1;
+      if (next && at >= 0) {
+        from = at + next[0].length;
+        todo.shift();
+        p.stdin.write(next[1]); // typed after the prompt, as a person would
+      }
+    });
+    // stdin stays open until the plugin ends: an EOF would reach it as the end of the terminal.
+    return new Promise((resolve) => p.once("close", (code) => resolve({ code, stdout, stderr: "" })));
+  }
+
   async function serverReady(): Promise<Pod> {
     const pod = await waitFor("a server pod", async () => (await podsMatching(admin, NS, SERVER_PODS)).find((p) => !p.metadata.labels?.["zerofs.test/fake"]), { describe: describeVolume });
     await markPodReady(admin, pod);
@@ -294,5 +316,20 @@ describe("kubectl zerofs against a real API server", { timeout: 50 * 60_000 }, (
     const secret = await admin.get<Secret>(R.secrets, NS, "pw");
     assert.equal(Buffer.from(secret!.data!.password!, "base64").toString(), "second-password", "stored without the trailing newline, as the server reads it");
     assert.doesNotMatch(r.stdout + r.stderr, /second-password/, "the password is never printed");
+
+    // At a terminal: asked twice without echo, then confirmation.
+    const pw = (first: string, second: string, yes?: string): [string, string][] => [["New password: ", `${first}\r`], ["Repeat it: ", `${second}\r`], ...(yes ? [["Proceed? [y/N] ", `${yes}\r`] as [string, string]] : [])];
+    const differ = await kzTty(["rotate", "vol", "-n", NS, "--no-wait"], pw("third-password", "third-passw0rd"));
+    assert.equal(differ.code, 2, differ.stdout);
+    assert.match(differ.stdout, /New password: \r?\nRepeat it: \r?\n.*the two passwords differ; nothing was changed/s);
+    const declined = await kzTty(["rotate", "vol", "-n", NS, "--no-wait"], pw("third-password", "third-password", "n"));
+    assert.equal(declined.code, 1, declined.stdout);
+    assert.match(declined.stdout, /Proceed\? \[y\/N\] n\r?\nNothing was changed\./);
+    const accepted = await kzTty(["rotate", "vol", "-n", NS, "--no-wait"], pw("third-password", "third-password", "y"));
+    assert.equal(accepted.code, 0, accepted.stdout);
+    assert.match(accepted.stdout, /Updated Secret plug\/pw key password\./);
+    assert.doesNotMatch(differ.stdout + declined.stdout + accepted.stdout, /third-pass/, "nothing typed is echoed");
+    const now = await admin.get<Secret>(R.secrets, NS, "pw");
+    assert.equal(Buffer.from(now!.data!.password!, "base64").toString(), "third-password");
   });
 });

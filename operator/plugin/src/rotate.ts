@@ -39,53 +39,65 @@ async function readAll(stream: NodeJS.ReadableStream, limit: number): Promise<Bu
   return Buffer.concat(chunks);
 }
 
-/** Reads a line from the terminal without echo. */
-async function promptHidden(io: Io, question: string): Promise<Buffer> {
-  io.err(question);
-  const stdin = io.stdin;
-  stdin.setRawMode?.(true);
-  try {
-    return await new Promise<Buffer>((resolve, reject) => {
-      const bytes: number[] = [];
-      const onData = (c: Buffer | string) => {
-        for (const b of typeof c === "string" ? Buffer.from(c) : c) {
-          if (b === 0x03) return done(new CliError(EXIT.FAILED, "cancelled"));
-          if (b === 0x0d || b === 0x0a) return done();
-          if (b === 0x7f || b === 0x08) bytes.pop();
-          else bytes.push(b);
-          if (bytes.length > MAX_PASSWORD_BYTES) return done(new CliError(EXIT.USAGE, `the new password is longer than ${MAX_PASSWORD_BYTES} bytes`));
-        }
-      };
-      const done = (err?: Error) => {
-        stdin.removeListener("data", onData);
-        stdin.pause();
-        io.err("\n");
-        if (err) reject(err);
-        else resolve(Buffer.from(bytes));
-      };
-      stdin.on("data", onData);
-      stdin.resume();
-    });
-  } finally {
-    stdin.setRawMode?.(false);
+/**
+ * Lines typed at the terminal, read in raw mode so that nothing is echoed. Bytes after a line's
+ * end are kept for the next question (a pasted "pw⏎pw⏎y⏎" arrives in one chunk).
+ */
+class Terminal {
+  private pending: number[] = [];
+  private readonly io: Io;
+  constructor(io: Io) {
+    this.io = io;
+  }
+
+  async line(question: string, o: { hidden: boolean }): Promise<Buffer> {
+    const stdin = this.io.stdin;
+    // Raw (no echo) before the question: what is typed after it must not be shown.
+    stdin.setRawMode?.(true);
+    this.io.err(question);
+    try {
+      return await new Promise<Buffer>((resolve, reject) => {
+        const bytes: number[] = [];
+        const done = (err?: Error): true => {
+          stdin.removeListener("data", onData);
+          stdin.removeListener("end", onEnd);
+          stdin.pause();
+          if (o.hidden) this.io.err("\n");
+          if (err) reject(err);
+          else resolve(Buffer.from(bytes));
+          return true;
+        };
+        const take = (): boolean => {
+          while (this.pending.length > 0) {
+            const b = this.pending.shift()!;
+            if (b === 0x03) return done(new CliError(EXIT.FAILED, "cancelled; nothing was changed"));
+            if (b === 0x0d || b === 0x0a) {
+              if (b === 0x0d && this.pending[0] === 0x0a) this.pending.shift();
+              return done();
+            }
+            if (b === 0x7f || b === 0x08) bytes.pop();
+            else bytes.push(b);
+            if (bytes.length > MAX_PASSWORD_BYTES) return done(new CliError(EXIT.USAGE, `the new password is longer than ${MAX_PASSWORD_BYTES} bytes`));
+          }
+          return false;
+        };
+        const onData = (c: Buffer | string): void => {
+          this.pending.push(...(typeof c === "string" ? Buffer.from(c) : c));
+          take();
+        };
+        const onEnd = (): void => void done(new CliError(EXIT.USAGE, "the terminal closed before the answer; nothing was changed"));
+        if (take()) return;
+        stdin.on("data", onData);
+        stdin.once("end", onEnd);
+        stdin.resume();
+      });
+    } finally {
+      stdin.setRawMode?.(false);
+    }
   }
 }
 
-async function confirm(io: Io, question: string): Promise<boolean> {
-  io.err(question);
-  const line = await new Promise<string>((resolve) => {
-    const onData = (c: Buffer | string) => {
-      io.stdin.removeListener("data", onData);
-      io.stdin.pause();
-      resolve(String(c));
-    };
-    io.stdin.on("data", onData);
-    io.stdin.resume();
-  });
-  return /^y(es)?$/i.test(line.trim());
-}
-
-async function newPassword(io: Io, o: RotateOptions): Promise<{ password: Buffer; interactive: boolean }> {
+async function newPassword(io: Io, o: RotateOptions, term: Terminal): Promise<{ password: Buffer; interactive: boolean }> {
   let raw: Buffer;
   let interactive = false;
   if (o.passwordFile && o.passwordFile !== "-") {
@@ -97,8 +109,8 @@ async function newPassword(io: Io, o: RotateOptions): Promise<{ password: Buffer
     if (raw.length > MAX_PASSWORD_BYTES) throw new CliError(EXIT.USAGE, `--password-file ${o.passwordFile}: longer than ${MAX_PASSWORD_BYTES} bytes`);
   } else if (!o.passwordFile && io.stdin.isTTY) {
     interactive = true;
-    raw = await promptHidden(io, "New password: ");
-    const again = await promptHidden(io, "Repeat it: ");
+    raw = await term.line("New password: ", { hidden: true });
+    const again = await term.line("Repeat it: ", { hidden: true });
     if (!raw.equals(again)) throw new CliError(EXIT.USAGE, "the two passwords differ; nothing was changed");
   } else raw = await readAll(io.stdin, MAX_PASSWORD_BYTES + 2);
   const checked = checkPassword(raw, "the new password");
@@ -116,7 +128,8 @@ export async function rotate(ctx: Ctx, name: string, o: RotateOptions): Promise<
   if (BUSY.has(phase)) {
     throw new CliError(EXIT.FAILED, `volume ${v.metadata.namespace}/${name} is already rotating its password (phase ${phase}); wait for it (kubectl zerofs status ${name})`);
   }
-  const { password, interactive } = await newPassword(io, o);
+  const term = new Terminal(io);
+  const { password, interactive } = await newPassword(io, o, term);
   const secret = await ctx.client.get<Secret>(R.secrets, v.metadata.namespace, ref.name);
   if (!secret) throw new CliError(EXIT.NOT_FOUND, `${where}: the Secret does not exist (spec.encryption.passwordSecretRef)`);
   const current = secret.data?.[key] === undefined ? undefined : normalizePassword(Buffer.from(secret.data[key], "base64"));
@@ -137,7 +150,9 @@ export async function rotate(ctx: Ctx, name: string, o: RotateOptions): Promise<
   );
   if (!o.yes) {
     if (!interactive) throw new CliError(EXIT.USAGE, "not confirmed: pass --yes (the password came from a file or a pipe, so there is no terminal to ask)");
-    if (!(await confirm(io, "Proceed? [y/N] "))) {
+    const answer = (await term.line("Proceed? [y/N] ", { hidden: false })).toString("utf8").trim();
+    io.err(`${answer}\n`);
+    if (!/^y(es)?$/i.test(answer)) {
       io.out("Nothing was changed.\n");
       return EXIT.FAILED;
     }
