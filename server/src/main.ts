@@ -7,9 +7,10 @@
  * unreachable, fenced, no volume with ZEROFS_NO_CREATE, or a stop whose flush did not finish
  * within ZEROFS_SHUTDOWN_TIMEOUT_SECONDS); 2 bad configuration.
  */
-import { pino } from "pino";
 import { ConfigError, HelpRequested, helpText, readConfig, type Config } from "./config/config.ts";
 import { changePassword, VolumeNotFoundError, WrongPasswordError } from "./crypto/keyring.ts";
+import { createLogger } from "./observability/logger.ts";
+import { Progress } from "./observability/progress.ts";
 import { openStore } from "./store/index.ts";
 import { ShutdownIncompleteError, startServer, storeOptions, type RunningServer } from "./server.ts";
 
@@ -28,14 +29,23 @@ try {
   throw err;
 }
 
-const log = pino({ name: "zerofs", level: config.logLevel });
+const log = createLogger(config.logLevel, config.logFormat);
 for (const w of config.warnings) log.warn(w.details, w.message);
 
 async function rotatePassword(cfg: Config, newPassword: string): Promise<void> {
   const store = openStore(cfg.url, storeOptions(cfg));
+  // Two Argon2id derivations (old and new password) and one conditional PUT: seconds, so a
+  // person at the terminal sees that it is working.
+  const progress = new Progress(log, { task: "password-change", label: "password change", unit: "steps", total: 1, fields: { url: cfg.url } });
+  log.info({ url: cfg.url, task: "password-change", progress: "started" }, "changing the password: unwrapping the data key with the old password, re-wrapping it with the new one");
   try {
     const r = await changePassword(store, cfg.password, newPassword);
+    progress.add();
+    progress.finish({ changed: r.changed, keyId: r.keyId });
     log.info({ url: cfg.url, changed: r.changed, keyId: r.keyId }, r.changed ? "password changed; the old password no longer opens this volume" : "the volume already uses the new password");
+  } catch (err) {
+    progress.fail(err);
+    throw err;
   } finally {
     await store.close();
   }

@@ -87,6 +87,26 @@ export interface PasswordRotationStatus {
   lastFailedHash?: string;
 }
 
+/**
+ * The last `kubectl zerofs check`: a Job that mounted the volume's claim and ran a short
+ * write/read/verify and metadata workload. Written by the plugin (its own field manager), never
+ * by the operator, whose status applies leave it alone.
+ */
+export interface VolumeCheckStatus {
+  /** Passed | Failed */
+  result: string;
+  time: string;
+  jobName?: string;
+  message?: string;
+  bytes?: number;
+  files?: number;
+  writeMiBPerSecond?: number;
+  readMiBPerSecond?: number;
+  metadataOps?: number;
+  metadataOpsPerSecond?: number;
+  seconds?: number;
+}
+
 export interface ZeroFSVolumeStatus {
   observedGeneration?: number;
   phase?: Phase;
@@ -100,6 +120,7 @@ export interface ZeroFSVolumeStatus {
   passwordRotation?: PasswordRotationStatus;
   /** Shared-mode claims (written by the provisioner with its own field manager). */
   claims?: ClaimStatus[];
+  check?: VolumeCheckStatus;
 }
 
 export interface ClaimStatus {

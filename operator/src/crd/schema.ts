@@ -295,6 +295,24 @@ const statusSchema: Schema = {
         lastFailedHash: str("Keyed hash of a password whose rotation failed; it is not retried until the Secret changes again."),
       },
     },
+    check: {
+      type: "object",
+      description: "The last `kubectl zerofs check`: a Job mounted the volume's claim and ran a short write/read/verify and metadata workload. Written by the plugin, not the operator.",
+      required: ["result", "time"],
+      properties: {
+        result: str("Passed | Failed.", { enum: ["Passed", "Failed"] }),
+        time: str("When the check finished.", { format: "date-time" }),
+        jobName: str("The check Job."),
+        message: str("What failed, or a summary."),
+        bytes: { type: "integer", format: "int64", minimum: 0, description: "Bytes written, read back and verified." },
+        files: { type: "integer", format: "int64", minimum: 0, description: "Files created by the metadata workload." },
+        writeMiBPerSecond: { type: "number", minimum: 0, description: "Sequential write throughput, fsync included." },
+        readMiBPerSecond: { type: "number", minimum: 0, description: "Read-back throughput." },
+        metadataOps: { type: "integer", format: "int64", minimum: 0, description: "Metadata operations (create, stat, readdir, rename, unlink)." },
+        metadataOpsPerSecond: { type: "number", minimum: 0, description: "Metadata operations per second." },
+        seconds: { type: "number", minimum: 0, description: "Duration of the whole workload." },
+      },
+    },
   },
 };
 

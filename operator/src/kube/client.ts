@@ -280,6 +280,25 @@ export class KubeClient {
     });
   }
 
+  /**
+   * A GET whose body the caller reads itself, for paths outside the REST resources: pod logs (a
+   * stream with follow=true) and the API server's pod/service proxy. A status ≥ 300 becomes a
+   * KubeApiError naming `what`.
+   */
+  async getRaw(path: string, what: string, query: Record<string, string | number | boolean | undefined> = {}, signal?: AbortSignal): Promise<http.IncomingMessage> {
+    let res: http.IncomingMessage;
+    try {
+      res = await this.open("GET", path, query, undefined, undefined, "*/*", signal);
+    } catch (err) {
+      throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
+    }
+    if ((res.statusCode ?? 0) >= 300) {
+      const raw = await readAll(res);
+      throw new KubeApiError(what, res.statusCode ?? 0, parseStatus(raw), raw);
+    }
+    return res;
+  }
+
   private notify(verb: Verb, resource: string, code: number, started: number): void {
     const s = (performance.now() - started) / 1000;
     for (const o of this.observers) o(verb, resource, code, s);

@@ -11,9 +11,10 @@ import type { Informer } from "../kube/informer.ts";
  */
 export async function writeStatus(client: KubeClient, v: ZeroFSVolume, status: ZeroFSVolumeStatus, cache?: Informer<ZeroFSVolume>): Promise<boolean> {
   const clean = JSON.parse(JSON.stringify(status)) as ZeroFSVolumeStatus; // drops undefined fields
-  // status.claims belongs to the provisioner (its own field manager): not part of this comparison.
-  const { claims: _claims, ...mine } = v.status ?? {};
-  if (deepEqual(clean, mine)) return false;
+  // status.claims belongs to the provisioner and status.check to `kubectl zerofs check` (their
+  // own field managers): this apply leaves them in place, so they are no difference to write.
+  const { claims: _claims, check: _check, ...observed } = v.status ?? {};
+  if (deepEqual(clean, observed)) return false;
   const updated = await client.apply<ZeroFSVolume>(
     { apiVersion: API_VERSION, kind: KIND, metadata: { name: v.metadata.name, namespace: v.metadata.namespace }, status: clean } as unknown as ZeroFSVolume,
     { subresource: "status" },

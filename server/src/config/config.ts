@@ -81,6 +81,12 @@ export const SETTINGS = {
     default: "20",
   },
   logLevel: { env: "ZEROFS_LOG_LEVEL", flag: "log-level", help: "trace | debug | info | warn | error | fatal", default: "info" },
+  logFormat: {
+    env: "ZEROFS_LOG_FORMAT",
+    flag: "log-format",
+    help: "json: one JSON object per line (what Kubernetes log collectors want); pretty: human-readable lines; auto: pretty when stdout is a terminal, else json",
+    default: "auto",
+  },
 } as const satisfies Record<string, Setting>;
 
 type Key = keyof typeof SETTINGS;
@@ -140,6 +146,8 @@ export interface Config {
   /** Deadline of a graceful stop (ms). */
   shutdownTimeoutMs: number;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+  /** auto: pretty when stdout is a TTY (main.ts decides). */
+  logFormat: "json" | "pretty" | "auto";
   /** Doubtful but accepted settings, to log once the logger exists. */
   warnings: ConfigWarning[];
 }
@@ -422,6 +430,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     storeTimeoutMs: Math.round((get("storeTimeout", DEADLINE_SECONDS, "10") ?? 10) * 1000),
     shutdownTimeoutMs: Math.round((get("shutdownTimeout", DEADLINE_SECONDS, "20") ?? 20) * 1000),
     logLevel: get("logLevel", z.enum(["trace", "debug", "info", "warn", "error", "fatal"], { error: "expected trace, debug, info, warn, error or fatal" }), "info") ?? "info",
+    logFormat: get("logFormat", z.enum(["json", "pretty", "auto"], { error: "expected json, pretty or auto" }), "auto") ?? "auto",
     warnings,
   } satisfies Config;
   if (problems.length > 0) throw new ConfigError(problems);

@@ -24,6 +24,7 @@ import type { Db } from "../lsm/db.ts";
 import type { SegmentInfo } from "../lsm/segments/segments.ts";
 import { segmentTag } from "../lsm/segments/names.ts";
 import { WriteBatch } from "../lsm/write-batch.ts";
+import { Progress } from "../observability/progress.ts";
 import { BackgroundPasses } from "./background-passes.ts";
 import { decodePieces, encodePieces, type Piece } from "./extent-map.ts";
 import { KeyKind, parseExtentKey } from "./keys.ts";
@@ -42,6 +43,8 @@ export interface SegmentGcOptions {
   intervalMs: number;
   /** Bytes freed (overwritten, truncated, deleted) that trigger a pass before the timer. */
   kickFreedBytes: number;
+  /** Interval of a slow pass's progress lines (default 5 s, observability/progress.ts). */
+  progressIntervalMs?: number;
   logger?: Logger;
 }
 
@@ -136,6 +139,18 @@ export class SegmentGc {
     this.freedSincePass = 0;
     const segments = this.db.segments;
     const listed = await segments.list();
+    // A pass over a big volume scans every extent: slow passes log progress (fast ones only at debug).
+    const progress = new Progress(this.opts.logger, { task: "segment-gc", label: "segment GC pass", unit: "segments", total: listed.length, quickLevel: "debug", intervalMs: this.opts.progressIntervalMs });
+    try {
+      return await this.pass(listed, progress, now);
+    } catch (err) {
+      progress.fail(err);
+      throw err;
+    }
+  }
+
+  private async pass(listed: SegmentInfo[], progress: Progress, now: number): Promise<{ deleted: number; rewritten: number }> {
+    const segments = this.db.segments;
     // Mark. The protected set and the scan's snapshot are taken in the same tick: the
     // generator's body runs synchronously up to its first await inside next().
     const scan = this.db.scan(...EXTENT_RANGE)[Symbol.asyncIterator]();
@@ -144,8 +159,10 @@ export class SegmentGc {
     for (let r = await scan.next(); !r.done; r = await scan.next()) {
       if (this.stopped) {
         await scan.return?.(undefined);
+        progress.finish({ stopped: true }, "debug");
         return { deleted: 0, rewritten: 0 };
       }
+      progress.add(0, 1);
       for (const p of decodePieces(r.value.value!, describe(r.value.key))) {
         if (!p.frame) continue;
         const tag = segmentTag(p.frame);
@@ -162,6 +179,7 @@ export class SegmentGc {
     // crash the volume must never point into a deleted segment.
     let flushed = false;
     for (const seg of listed) {
+      progress.add(1, 0, seg.size);
       const tag = segmentTag(seg);
       stillListed.add(tag);
       const l = live.get(tag) ?? 0;
@@ -194,9 +212,7 @@ export class SegmentGc {
     const rewritten = victims.size > 0 ? await this.rewrite(victims) : 0;
     this.stats.passes++;
     this.stats.rewrittenBytes += rewritten;
-    if (deleted > 0 || rewritten > 0) {
-      this.opts.logger?.debug({ deleted, rewritten, storedBytes: stored, liveBytes: Math.round(liveTotal), victims: victims.size }, "segment GC pass");
-    }
+    progress.finish({ deleted, rewritten, storedBytes: stored, liveBytes: Math.round(liveTotal), victims: victims.size });
     return { deleted, rewritten };
   }
 

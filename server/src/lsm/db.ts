@@ -3,6 +3,7 @@ import { CryptoWorkers } from "../crypto/crypto-workers.ts";
 import type { Sealer } from "../crypto/sealer.ts";
 import { InjectedCrashError, ObjectNotFoundError, PreconditionFailedError, StoreUnavailableError, isStoreUnavailable } from "../store/errors.ts";
 import type { ObjectStore } from "../store/object-store.ts";
+import { Progress } from "../observability/progress.ts";
 import { partitionOf, pickCompaction, runCompaction, trivialMoves, type CompactionJob } from "./compactor.ts";
 import { compareKeys, type Entry } from "./entry.ts";
 import { CorruptObjectError, DbClosedError, FencedError, FlushIncompleteError, type Unflushed } from "./errors.ts";
@@ -103,6 +104,8 @@ export interface DbOptions {
    */
   durableWaitMs: number;
   logger?: Logger;
+  /** Interval of the progress lines of long work (WAL replay); default 5 s (observability/progress.ts). */
+  progressIntervalMs?: number;
   /** Observes WAL flush latency (metrics). */
   onWalFlush?: (seconds: number, bytes: number) => void;
 }
@@ -260,18 +263,35 @@ export class Db {
     let expected = this.manifest.walFlushedUpto + 1;
     let replayed = 0;
     let newestEpoch = 0;
-    for (const id of ids) {
-      if (id !== expected) break;
-      const contents = await openWal(walKey(id), await this.store.get(walKey(id)), this.walSealer);
-      // Writers follow each other in epoch order. An older writer's object after a newer one's
-      // is a stray that landed late in the newer writer's space: never acknowledged, and
-      // replaying it would resurrect old values over newer ones. Treat it as the end.
-      if (contents.epoch < newestEpoch) break;
-      newestEpoch = contents.epoch;
-      this.applyWal(contents);
-      replayed++;
-      expected = id + 1;
+    // A volume whose writer died with a big memtable replays many objects: say how far it got.
+    const progress = new Progress(ids.length > 0 ? this.log : undefined, {
+      task: "wal-replay",
+      label: "WAL replay",
+      unit: "objects",
+      total: ids.length,
+      intervalMs: this.opts.progressIntervalMs,
+    });
+    try {
+      for (const id of ids) {
+        if (id !== expected) break;
+        const body = await this.store.get(walKey(id));
+        const contents = await openWal(walKey(id), body, this.walSealer);
+        // Writers follow each other in epoch order. An older writer's object after a newer one's
+        // is a stray that landed late in the newer writer's space: never acknowledged, and
+        // replaying it would resurrect old values over newer ones. Treat it as the end.
+        if (contents.epoch < newestEpoch) break;
+        newestEpoch = contents.epoch;
+        this.applyWal(contents);
+        replayed++;
+        expected = id + 1;
+        progress.add(1, contents.batches.reduce((n, b) => n + b.entries.length, 0), body.length);
+      }
+    } catch (err) {
+      progress.fail(err);
+      throw err;
     }
+    // A quick replay of nothing but a predecessor's empty fence objects is not news.
+    progress.finish({ replayed, lastSeq: this.lastSeq }, progress.records > 0 ? "info" : "debug");
     const strays = ids.filter((id) => id >= expected);
     // A crash leaves strays only within the window after the gap (wal-format.ts). An object
     // further on means the gap is a lost object, not an unfinished upload: refuse, naming it.

@@ -102,14 +102,18 @@ export function mountProgram(exp: MountExport, opts: MountOptions = {}): RpcProg
       return w.uint32(MountStat.MNT3ERR_SERVERFAULT).chunks();
     }
     const key = `${ctx.creds.remoteAddress}\0${path}`;
-    mounts.delete(key);
+    // One log line per client mount, not per MNT call: clients repeat MNT for the same path
+    // (the kernel at every mount(8) retry, automounters, several mounts of one export).
+    const known = mounts.delete(key);
     mounts.set(key, { host: ctx.creds.remoteAddress, path });
     while (mounts.size > maxEntries) {
       const oldest = mounts.keys().next();
       if (oldest.done === true) break;
       mounts.delete(oldest.value);
     }
-    opts.logger?.info({ peer: ctx.creds.remoteAddress, subdirectory: path !== exportPath, ...secretPath(path) }, "MOUNT: mounted");
+    const fields = { peer: ctx.creds.remoteAddress, subdirectory: path !== exportPath, ...secretPath(path) };
+    if (known) opts.logger?.debug(fields, "MOUNT: mounted again (already in the mount list)");
+    else opts.logger?.info({ mounts: mounts.size, ...fields }, "MOUNT: mounted");
     // fhandle3 then auth_flavors<>: AUTH_SYS first, since clients take the first they support.
     w.uint32(MountStat.MNT3_OK).opaque(fh, FHSIZE3);
     return w.array([AuthFlavor.AUTH_SYS, AuthFlavor.AUTH_NONE], (x, f) => x.uint32(f)).chunks();
@@ -123,14 +127,24 @@ export function mountProgram(exp: MountExport, opts: MountOptions = {}): RpcProg
     return w.bool(false).chunks();
   };
 
+  const unmounted = (host: string, path: string): void => {
+    opts.logger?.info({ mounts: mounts.size, peer: host, subdirectory: path !== exportPath, ...secretPath(path) }, "MOUNT: unmounted");
+  };
+
   const umnt = (ctx: RpcCallContext, args: XdrReader): RpcBody => {
     const raw = readPath(args);
-    mounts.delete(`${ctx.creds.remoteAddress}\0${normalizeMountPath(raw.toString("utf8"))}`);
+    const path = normalizeMountPath(raw.toString("utf8"));
+    // Only a mount we knew of is logged: a repeated UMNT (or one for a never-mounted path) is not news.
+    if (mounts.delete(`${ctx.creds.remoteAddress}\0${path}`)) unmounted(ctx.creds.remoteAddress, path);
     return EMPTY;
   };
 
   const umntall = (ctx: RpcCallContext): RpcBody => {
-    for (const [k, m] of mounts) if (m.host === ctx.creds.remoteAddress) mounts.delete(k);
+    for (const [k, m] of mounts) {
+      if (m.host !== ctx.creds.remoteAddress) continue;
+      mounts.delete(k);
+      unmounted(m.host, m.path);
+    }
     return EMPTY;
   };
 
