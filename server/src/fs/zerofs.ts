@@ -312,7 +312,8 @@ export class ZeroFs {
     fs.reclaimer?.kick();
     fs.treeReclaimer?.kick();
     fs.segmentGc?.start();
-    fs.log?.info({ volumeId: sb.volumeId.toString("hex"), usedBytes: counters.usedBytes, inodes: counters.inodeCount }, "filesystem opened");
+    const deletedTreesPending = fs.quotas.all().filter((r) => r.deleting).length;
+    fs.log?.info({ volumeId: sb.volumeId.toString("hex"), usedBytes: counters.usedBytes, inodes: counters.inodeCount, deletedTreesPending }, "filesystem opened");
     return fs;
   }
 

@@ -12,6 +12,7 @@ import { describe, it } from "node:test";
 import { openDatabase } from "../../src/lsm/open-database.ts";
 import { StableHow, type Cred } from "../../src/fs/types.ts";
 import { ZeroFs } from "../../src/fs/zerofs.ts";
+import { ClaimDirectories } from "../../src/fs/claims.ts";
 
 const FIXTURE = join(import.meta.dirname, "../../../test/fixtures/layout-v1-volume");
 const root: Cred = { uid: 0, gid: 0, gids: [] };
@@ -94,6 +95,30 @@ describe("a layout-v1 volume (fixture)", () => {
       await v.fs.backgroundIdle();
     } finally {
       await v.close();
+      await rm(v.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("takes quota projects: old inodes are project 0, a new claim counts only what is created in it", async () => {
+    const v = await openCopy();
+    let reopened: { fs: ZeroFs; close(): Promise<void> } | undefined;
+    try {
+      const before = v.fs.usage;
+      const claims = new ClaimDirectories(v.fs, "/claims");
+      await claims.put("new", { quota: { bytes: 1_000_000, inodes: 10 } });
+      const dir = await resolvePath(v.fs, "/claims/new");
+      const f = (await v.fs.create(root, dir, "f", { mode: "guarded" })).attrs.ino;
+      await v.fs.write(root, f, 0, Buffer.alloc(5000, 1), StableHow.FILE_SYNC);
+      assert.deepEqual((await claims.get("new"))!.usage, { bytes: 5000, inodes: 2 });
+      // The old files are outside every project: FSSTAT of one reports the volume.
+      const [path, e] = Object.entries(v.expected.files)[0]!;
+      assert.equal((await v.fs.fsstat(await resolvePath(v.fs, path))).stat.files, before.inodes + 3);
+      await v.close();
+      reopened = await openCopyAt(v.dir, v.expected);
+      assert.deepEqual((await new ClaimDirectories(reopened.fs, "/claims").get("new"))!.usage, { bytes: 5000, inodes: 2 }, "after a restart");
+      assert.equal(await contentHash(reopened.fs, await resolvePath(reopened.fs, path), e.size), e.sha256, `${path} still reads back`);
+    } finally {
+      await reopened?.close();
       await rm(v.dir, { recursive: true, force: true });
     }
   });
