@@ -23,14 +23,13 @@ test-deps:
 	scripts/tools/ensure-apt.sh nfs-cp libnfs-utils
 
 # Unit, engine (local + versitygw), NFS protocol (libnfs), operator (kube-apiserver) suites,
-# then the kernel NFS client suite in a qemu VM (e2e/vm/README.md), then the real-node suite
-# (e2e/node/README.md: images, the chart and ZeroFSVolumes on a kubelet in the VM). The node's
-# tools and the images build in the background meanwhile (scripts/tools/prebuild-node.sh).
+# then the kernel NFS client suite in a qemu VM (e2e/vm/README.md).
+# Not yet here: the real-node suite (npm run test:node, e2e/node/README.md "Status"), not yet
+# seen green end to end. Wiring it in: `scripts/tools/prebuild-node.sh --background` first (the
+# node's tools and images build while the other suites run), `npm run test:node` last.
 test: install test-deps
-	scripts/tools/prebuild-node.sh --background
 	npm test
 	npm run test:e2e
-	npm run test:node
 
 # The server and operator images (operator/docker/*.Dockerfile) with podman, on a local Node base
 # image (no registry needed), exported to dist/images/*.tar for `ctr images import` / `podman load`.
