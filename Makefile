@@ -24,6 +24,9 @@ test-deps:
 
 # Unit, engine (local + versitygw), NFS protocol (libnfs), operator (kube-apiserver) suites,
 # then the kernel NFS client suite in a qemu VM (e2e/vm/README.md).
+# Not yet here: the real-node suite (npm run test:node, e2e/node/README.md "Status"), not yet
+# seen green end to end. Wiring it in: `scripts/tools/prebuild-node.sh --background` first (the
+# node's tools and images build while the other suites run), `npm run test:node` last.
 test: install test-deps
 	npm test
 	npm run test:e2e

@@ -24,6 +24,10 @@ TAG=${IMAGE_TAG:-$(awk '/^appVersion:/ {gsub(/"/, "", $2); print $2}' charts/zer
 BASE=${NODE_IMAGE:-$(bash scripts/tools/node-base-image.sh)}
 OUT=${IMAGES_DIR:-$REPO/dist/images}
 mkdir -p "$OUT"
+# One build at a time per output folder (make test may run one in the background while a test
+# asks for the images): the second waits, then finds podman's layer cache warm.
+exec 9>"$OUT/.images.lock"
+flock 9
 trust=()
 CA=/etc/ssl/certs/ca-certificates.crt
 if [[ -f $CA ]]; then

@@ -86,7 +86,7 @@ function kubeconfig(server: string, ca: string, user: string, c: { cert: string;
  * that the guest mounts as its containerd root: copying the same 530 MB over 9p took longer than
  * the import itself.
  */
-async function seedContainerd(tools: NodeTools, archives: string[], dir: string): Promise<void> {
+async function seedContainerd(tools: NodeTools, archives: string[], dir: string, tags: [string, string][] = []): Promise<void> {
   const state = join(dir, "state");
   const sock = join(state, "containerd.sock");
   await mkdir(state, { recursive: true });
@@ -108,6 +108,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
     const ctr = join(tools.containerd, "ctr");
     await waitFor("the seeding containerd's socket", () => run(ctr, ["-a", sock, "version"]).then(() => true), { timeoutMs: 60_000, intervalMs: 200 });
     for (const a of archives) await run(ctr, ["-a", sock, "-n", "k8s.io", "images", "import", a], { timeout: 10 * 60_000 });
+    for (const [from, to] of tags) await run(ctr, ["-a", sock, "-n", "k8s.io", "images", "tag", from, to], { timeout: 60_000 });
   } catch (err) {
     throw new Error(`seeding containerd failed: ${(err as Error).message}
 ${log}`, { cause: err });
@@ -136,6 +137,8 @@ export interface NodeCluster {
 export interface NodeClusterOptions {
   /** Docker archives imported into the node's containerd (besides the pause image). */
   images?: string[];
+  /** Extra names for imported images ([existing, new]), e.g. a second operator tag for an upgrade. */
+  imageTags?: [string, string][];
   /** Further host loopback ports the node may reach (e.g. an S3 server), as GUEST_HOST_ADDRESS:port. */
   forwardPorts?: number[];
   preApplyCrds?: boolean;
@@ -201,7 +204,7 @@ export async function startNodeCluster(o: NodeClusterOptions = {}): Promise<Node
       "kube-proxy.yaml": JSON.stringify(kubeProxyConfig()),
     };
     const seed = join(plane.stateDir, "containerd-seed");
-    await seedContainerd(tools, [pause.archive, ...(o.images ?? [])], seed);
+    await seedContainerd(tools, [pause.archive, ...(o.images ?? [])], seed, o.imageTags);
     vm = await startVm({
       disks: [join(seed, "disk.img")],
       script: "node",

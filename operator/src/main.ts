@@ -23,7 +23,16 @@ async function main(): Promise<void> {
   const log = pino({ level: cfg.logLevel, base: { component: "zerofs-operator" } });
   const kc = new KubeConfig();
   if (process.env.KUBECONFIG) kc.loadFromDefault();
-  else kc.loadFromCluster();
+  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else {
+    // Without either, loadFromCluster yields a client with no server URL, and the operator
+    // would retry its first request ("Invalid URL") forever instead of saying what is missing.
+    process.stderr.write(
+      "zerofs-operator: no Kubernetes API server to talk to: KUBECONFIG is not set and this is not a pod " +
+        "(KUBERNETES_SERVICE_HOST is not set); set KUBECONFIG to a kubeconfig file, or run the operator in the cluster (the Helm chart)\n",
+    );
+    process.exit(2);
+  }
   const op = new Operator({
     kubeConfig: kc,
     serverImage: cfg.serverImage,

@@ -51,7 +51,11 @@ describe("Deployment builder", () => {
     assert.deepEqual(ps.securityContext.sysctls, [{ name: "net.ipv4.ip_unprivileged_port_start", value: "2049" }]);
     assert.deepEqual(c.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
     assert.deepEqual((c.readinessProbe as { httpGet: unknown }).httpGet, { path: "/readyz", port: "http" });
-    assert.deepEqual((c.livenessProbe as { httpGet: unknown }).httpGet, { path: "/healthz", port: "http" });
+    const live = c.livenessProbe as { httpGet: unknown; periodSeconds: number; failureThreshold: number; timeoutSeconds: number };
+    assert.deepEqual(live.httpGet, { path: "/healthz", port: "http" });
+    // A busy node must not get a healthy server restarted: a minute without an answer, 10 s per try.
+    assert.ok(live.periodSeconds * live.failureThreshold >= 60, `liveness gives up after ${live.periodSeconds * live.failureThreshold} s`);
+    assert.ok(live.timeoutSeconds >= 10, `liveness timeout ${live.timeoutSeconds} s`);
     assert.equal(ps.automountServiceAccountToken, false);
   });
 

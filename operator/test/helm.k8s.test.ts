@@ -94,6 +94,10 @@ describe("helm chart against a real API server", { timeout: 50 * 60_000 }, () =>
     assert.equal(pod.securityContext.runAsNonRoot, true);
     assert.equal(pod.containers[0]!.securityContext.readOnlyRootFilesystem, true);
     assert.ok(pod.containers[0]!.livenessProbe && pod.containers[0]!.readinessProbe);
+    // A busy node must not get a healthy operator restarted: a minute without an answer, 5 s per try.
+    const live = pod.containers[0]!.livenessProbe as { periodSeconds: number; failureThreshold: number; timeoutSeconds?: number };
+    assert.ok(live.periodSeconds * live.failureThreshold >= 60, `liveness gives up after ${live.periodSeconds * live.failureThreshold} s`);
+    assert.ok((live.timeoutSeconds ?? 1) >= 5, `liveness timeout ${live.timeoutSeconds ?? 1} s`);
     const env = new Map(pod.containers[0]!.env.map((e) => [e.name, e.value]));
     assert.equal(env.get("LEADER_ELECT"), "true");
     assert.equal(env.get("LEASE_NAME"), LEASE_NAME);
