@@ -46,7 +46,7 @@ export async function openDatabase(cfg: DatabaseConfig): Promise<OpenDatabase> {
     // Only SSTs and segments are immutable and read repeatedly; WAL and manifests are read once
     // at start.
     // A local-directory volume is already on local disk: caching its SSTs on local disk again
-    // would double the disk writes (each cached part is fsynced) and turn every block read
+    // would double the disk writes and turn every block read
     // into a part-sized read, for nothing.
     const store = cfg.cache && !(opened instanceof LocalStore)
       ? await DiskCacheStore.open(base, { dir: cfg.cache.dir, maxBytes: cfg.cache.maxBytes, isCacheable: immutable })
