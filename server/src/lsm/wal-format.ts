@@ -17,7 +17,7 @@
  * once (put-if-absent); it acknowledges an object only once that object and every lower id are
  * in the store. So after a crash the WAL is a run of consecutive ids, then possibly a gap (an
  * id whose PUT never landed), then at most WAL_WINDOW - 1 stray objects above it, none of
- * which was ever acknowledged. Recovery (Db.recover) replays the consecutive run and stops at
+ * which was ever acknowledged. Recovery (recovery.ts) replays the consecutive run and stops at
  * the first gap g. It then claims g with an empty object of its own epoch (put-if-absent; if
  * the old writer's PUT of g lands first, that object is replayed like any other and the claim
  * moves to g+1), and from the claimed id x it claims x+1 .. x+WAL_WINDOW-1 too, deleting any
