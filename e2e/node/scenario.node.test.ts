@@ -361,6 +361,14 @@ test("deleting a volume in use is blocked with a reason until its pod goes; Reta
   const synced = await writerProgresses("while the deletion waits", 5);
   assert.equal(cond(await volume(SHARED), "Ready")?.reason, "DeletionBlocked");
   await k(["delete", "pod", WRITER, "-n", NS, "--wait=false"]);
+  // The readers have finished, but their pod objects still name the claim, and Kubernetes'
+  // pvc-protection keeps a claim for as long as that is so: the operator says which.
+  const finished = await waitFor("DeletionBlocked naming only the finished readers", async () => {
+    const m = cond(await volume(SHARED), "Ready")?.message ?? "";
+    return !m.includes(`Pod ${NS}/${WRITER} `) && m.includes(`Pod ${NS}/reader-1 (Succeeded) still references PersistentVolumeClaim ${NS}/${SHARED}`) ? m : undefined;
+  }, { timeoutMs: 10 * MIN, intervalMs: 2000, describe });
+  assert.match(finished, /Kubernetes keeps the claim until the pod is deleted/);
+  await k(["delete", "pod", "-n", NS, ...Array.from({ length: readers }, (_, i) => `reader-${i + 1}`), "--wait=false"]);
   await waitFor(`volume ${SHARED} to be deleted`, async () => (await k(["get", "zerofsvolume", "-n", NS, "-o", "name"])).trim().split("\n").every((l) => !l.endsWith(`/${SHARED}`)), { timeoutMs: 15 * MIN, intervalMs: 3000, describe });
   const objects = await storeOf(SHARED).list("");
   assert.ok(objects.length > 1, `Retain keeps the store prefix (${objects.length} objects)`);
@@ -371,6 +379,7 @@ test("deleting a volume in use is blocked with a reason until its pod goes; Reta
 
 test("deletionPolicy Delete removes the store prefix", { timeout: 30 * MIN }, async () => {
   assert.ok((await storeOf(SCRATCH).list("")).length > 1, "the Delete volume's store holds data before");
+  await k(["delete", "pod", "scratch-writer", "-n", NS]);
   await k(["delete", "zerofsvolume", SCRATCH, "-n", NS, "--wait=false"]);
   await waitFor(`volume ${SCRATCH} to be deleted`, async () => (await k(["get", "zerofsvolume", "-n", NS, "-o", "name"])).trim() === "", { timeoutMs: 15 * MIN, intervalMs: 3000, describe });
   assert.deepEqual(await storeOf(SCRATCH).list(""), [], "nothing is left under the Delete volume's prefix");

@@ -8,11 +8,11 @@ import { ANN_PASSWORD_HASH, FINALIZER } from "../src/api/constants.ts";
 import type { ZeroFSVolume } from "../src/api/types.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { KubeApiError } from "../src/kube/errors.ts";
-import type { Deployment, NetworkPolicy, PersistentVolume, PersistentVolumeClaim, Secret, Service } from "../src/kube/types.ts";
+import type { Deployment, NetworkPolicy, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Service } from "../src/kube/types.ts";
 import type { Operator } from "../src/operator.ts";
 import { startControlPlane, type ControlPlane } from "../../e2e/k8s/controlplane.ts";
 import { applyChartRbac, countWrites, ensureNamespace, newOperator, R, serviceAccountKubeConfig } from "../../e2e/k8s/harness.ts";
-import { markPodReady, podsMatching } from "../../e2e/k8s/kubelet.ts";
+import { finishPod, markPodReady, podsMatching } from "../../e2e/k8s/kubelet.ts";
 import { waitFor } from "../../e2e/k8s/wait.ts";
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { startVersitygw } from "../../test/support/versitygw.ts";
@@ -223,13 +223,17 @@ describe("operator against a real API server", { timeout: 50 * 60_000 }, () => {
       assert.equal(svc?.metadata.creationTimestamp !== undefined, true);
     });
 
-    it("deletion waits while a Pod uses the claim, then removes everything", async () => {
-      await admin.create({
+    it("deletion waits while a Pod uses the claim (or a finished Pod still names it), then removes everything", async () => {
+      const consumer = (name: string): Pod => ({
         apiVersion: "v1",
         kind: "Pod",
-        metadata: { name: "app", namespace: ns },
+        metadata: { name, namespace: ns },
         spec: { containers: [{ name: "app", image: "busybox" }], volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data" } }] },
       });
+      await admin.create(consumer("app"));
+      // A finished pod mounts nothing, but pvc-protection keeps the claim while it exists.
+      const done = await admin.create<Pod>(consumer("done"));
+      await finishPod(admin, done, 0);
       await admin.delete(R.volumes, ns, "data");
       const blocked = await waitFor("DeletionBlocked naming the pod", async () => {
         const x = await getVolume(admin, ns, "data");
@@ -242,6 +246,13 @@ describe("operator against a real API server", { timeout: 50 * 60_000 }, () => {
       assert.ok(await admin.get(R.deployments, ns, "zerofs-data"), "the server stays while blocked");
 
       await admin.delete(R.pods, ns, "app");
+      const stillBlocked = await waitFor("DeletionBlocked naming only the finished pod", async () => {
+        const m = cond(await getVolume(admin, ns, "data"), "Ready")?.message ?? "";
+        return !m.includes("Pod life/app ") && m.includes("Pod life/done") ? m : undefined;
+      }, { describe: describeVolume(ns, "data") });
+      assert.match(stillBlocked, /Pod life\/done \(Succeeded\) still references PersistentVolumeClaim life\/data; Kubernetes keeps the claim until the pod is deleted/);
+      assert.ok(await admin.get(R.pvs, undefined, "zerofs-life-data"), "the PV stays while a finished pod names the claim");
+      await admin.delete(R.pods, ns, "done");
       await waitFor("the volume to be gone", async () => (await getVolume(admin, ns, "data")) === undefined, { timeoutMs: 60_000, describe: describeVolume(ns, "data") });
       await waitFor("the PV to be gone", async () => (await admin.get(R.pvs, undefined, "zerofs-life-data")) === undefined);
       await waitFor("the claim to be gone", async () => (await admin.get(R.pvcs, ns, "data")) === undefined);

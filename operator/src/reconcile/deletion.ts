@@ -2,8 +2,9 @@
  * Deleting a volume (finalizer). Order matters: deleting an NFS server under live mounts hangs
  * the kubelets of the nodes that mounted it (their unmounts never finish), so:
  *  1. wait while anything uses the volume: a Pod mounting its claim (or any claim bound to its
- *     PersistentVolume, or its ClusterIP directly), a foreign claim bound to the PV, another PV
- *     pointing at the server; the Ready condition and an Event name each of them;
+ *     PersistentVolume, or its ClusterIP directly), a finished Pod still naming the claim (the
+ *     pvc-protection controller would hold the claim for it), a foreign claim bound to the PV,
+ *     another PV pointing at the server; the Ready condition and an Event name each of them;
  *  2. delete the consumers' claim and the PersistentVolume (cluster-scoped: no owner reference);
  *  3. deletionPolicy Delete: stop the server, then remove everything under the storage prefix;
  *  4. remove the finalizer; garbage collection removes the namespaced children (owner references).
@@ -44,12 +45,19 @@ export async function findBlockers(d: ReconcileDeps, v: ZeroFSVolume, pvName: st
   }
   const pods = await d.client.list<Pod>(R.pods, scope);
   for (const p of pods.items) {
-    if (p.status?.phase === "Succeeded" || p.status?.phase === "Failed") continue;
+    const phase = p.status?.phase;
+    const finished = phase === "Succeeded" || phase === "Failed";
     const pk = `${p.metadata.namespace}/${p.metadata.name}`;
     for (const vol of p.spec.volumes ?? []) {
       const cn = vol.persistentVolumeClaim?.claimName;
-      if (cn && claims.has(`${p.metadata.namespace}/${cn}`)) blockers.push(`Pod ${pk} mounts PersistentVolumeClaim ${p.metadata.namespace}/${cn}`);
-      else if (clusterIP && vol.nfs?.server === clusterIP) blockers.push(`Pod ${pk} mounts ${clusterIP}:${vol.nfs.path} directly`);
+      if (cn && claims.has(`${p.metadata.namespace}/${cn}`)) {
+        // A finished pod no longer mounts anything, but the pvc-protection controller keeps a
+        // claim while any pod object names it, so the claim (and this volume) would wait in
+        // Terminating with no visible reason: name the pod instead.
+        blockers.push(finished
+          ? `Pod ${pk} (${phase}) still references PersistentVolumeClaim ${p.metadata.namespace}/${cn}; Kubernetes keeps the claim until the pod is deleted`
+          : `Pod ${pk} mounts PersistentVolumeClaim ${p.metadata.namespace}/${cn}`);
+      } else if (!finished && clusterIP && vol.nfs?.server === clusterIP) blockers.push(`Pod ${pk} mounts ${clusterIP}:${vol.nfs.path} directly`);
     }
   }
   const pvs = await d.client.list<PersistentVolume>(R.pvs);
