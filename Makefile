@@ -23,13 +23,14 @@ test-deps:
 	scripts/tools/ensure-apt.sh nfs-cp libnfs-utils
 
 # Unit, engine (local + versitygw), NFS protocol (libnfs), operator (kube-apiserver) suites,
-# then the kernel NFS client suite in a qemu VM (e2e/vm/README.md).
-# Not yet here: the real-node suite (npm run test:node, e2e/node/README.md "Status"), not yet
-# seen green end to end. Wiring it in: `scripts/tools/prebuild-node.sh --background` first (the
-# node's tools and images build while the other suites run), `npm run test:node` last.
+# the kernel NFS client suite in a qemu VM (e2e/vm/README.md), then the real node: images,
+# kubelet and containerd in a qemu VM, the user's whole path (e2e/node/README.md). The node's
+# tools and images build in the background (lowest priority) while the other suites run.
 test: install test-deps
+	scripts/tools/prebuild-node.sh --background
 	npm test
 	npm run test:e2e
+	npm run test:node
 
 # The server and operator images (operator/docker/*.Dockerfile) with podman, on a local Node base
 # image (no registry needed), exported to dist/images/*.tar for `ctr images import` / `podman load`.
