@@ -33,7 +33,8 @@ export interface DbOptions {
   /**
    * Longest a WAL PUT waits, when the store is idle, for the committers of the previous group
    * commit to come back (wal-writer.ts, Linger): concurrent committers then share one object
-   * per round instead of splitting into two alternating halves. 0 turns it off.
+   * per round instead of splitting into two alternating halves. Capped at a quarter of the
+   * store's recent PUT time (one event-loop turn on a fast local disk). 0 turns it off.
    */
   walLingerMs: number;
   /** Target plaintext size of SST data blocks. */

@@ -1,6 +1,7 @@
 /**
  * Group commit with n committers in a closed loop (wal-writer.ts, Linger): one WAL object per
- * round of all of them, not two alternating halves; a lone committer never waits.
+ * round of all of them, not two alternating halves; a lone committer never waits; the linger is
+ * capped by the store's PUT time.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -59,6 +60,20 @@ describe("WAL group commit linger", () => {
       assert.equal(objects, 20);
       // 20 commits of ~1 ms each; one lingered commit alone would take 10 s.
       assert.ok(ms < 5_000, `20 lone commits took ${ms.toFixed(0)} ms`);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("never lingers longer than a quarter of a PUT: on a fast store the round's stragglers are not waited for", async () => {
+    const db = await Db.open(slowWalStore(2), testKeys(), { gcIntervalMs: 0, walMaxInFlight: 1, walLingerMs: 10_000 });
+    try {
+      await closedLoop(db, 16, 3);
+      const t0 = performance.now();
+      await closedLoop(db, 1, 10);
+      const ms = performance.now() - t0;
+      // PUTs of ~2 ms cap the linger at ~0.5 ms (one event-loop turn); the configured 10 s would show.
+      assert.ok(ms < 2_000, `10 commits after the crowd left took ${ms.toFixed(0)} ms`);
     } finally {
       await db.close();
     }
