@@ -194,20 +194,22 @@ export async function rmdir(core: FsCore, cred: Cred, dirIno: number, name: stri
 }
 
 async function unlinkEntry(core: FsCore, cred: Cred, dirIno: number, n: Buffer, what: string, dir: boolean): Promise<{ dirWcc: Wcc }> {
+  // The same lookups find the lock set, then re-check it under the locks.
+  const look = async () => {
+    const parent = await core.requireDir(dirIno, what);
+    requirePerm(cred, parent, Perm.X, what);
+    const entry = await lookupEntry(core.db, dirIno, n);
+    if (!entry) throw fsError("ENOENT", `${what}: no such entry`);
+    return { parent, entry };
+  };
   return core.mutateDiscovered(
     what,
     async () => {
-      const d = await core.requireDir(dirIno, what);
-      requirePerm(cred, d, Perm.X, what);
-      const entry = await lookupEntry(core.db, dirIno, n);
-      if (!entry) throw fsError("ENOENT", `${what}: no such entry`);
+      const { entry } = await look();
       return { locks: [dirIno, entry.ino], state: entry.ino };
     },
     async (tx, expectedIno) => {
-      const parent = await core.requireDir(dirIno, what);
-      requirePerm(cred, parent, Perm.X, what);
-      const entry = await lookupEntry(core.db, dirIno, n);
-      if (!entry) throw fsError("ENOENT", `${what}: no such entry`);
+      const { parent, entry } = await look();
       if (entry.ino !== expectedIno) throw new LockSetChanged();
       requirePerm(cred, parent, Perm.W, what);
       const child = await core.requireEntryInode(entry.ino, what);
@@ -262,16 +264,21 @@ export async function rename(core: FsCore, cred: Cred, fromDirIno: number, fromN
   validateName(src, fromDirIno, what);
   validateName(dst, toDirIno, what);
   if (isDot(src) || isDotDot(src) || isDot(dst) || isDotDot(dst)) throw fsError("EINVAL", `${what}: "." and ".." cannot be renamed`);
+  // The same lookups find the lock set, then re-check it under the locks.
+  const look = async () => {
+    const fd = await core.requireDir(fromDirIno, what);
+    const td = await core.requireDir(toDirIno, what);
+    requirePerm(cred, fd, Perm.X, what);
+    requirePerm(cred, td, Perm.X, what);
+    const s = await lookupEntry(core.db, fromDirIno, src);
+    if (!s) throw fsError("ENOENT", `${what}: no such entry`);
+    const d = await lookupEntry(core.db, toDirIno, dst);
+    return { fd, td, s, d };
+  };
   return core.mutateDiscovered(
     what,
     async () => {
-      const fd = await core.requireDir(fromDirIno, what);
-      const td = await core.requireDir(toDirIno, what);
-      requirePerm(cred, fd, Perm.X, what);
-      requirePerm(cred, td, Perm.X, what);
-      const s = await lookupEntry(core.db, fromDirIno, src);
-      if (!s) throw fsError("ENOENT", `${what}: no such entry`);
-      const d = await lookupEntry(core.db, toDirIno, dst);
+      const { s, d } = await look();
       const locks = [fromDirIno, toDirIno, s.ino];
       if (d) locks.push(d.ino);
       // Moving a directory to another parent changes the tree shape: serialize those.
@@ -279,13 +286,7 @@ export async function rename(core: FsCore, cred: Cred, fromDirIno: number, fromN
       return { locks, state: { src: s.ino, srcIsDir: s.type === FileType.DIR, dst: d?.ino } };
     },
     async (tx, expected) => {
-      const fd = await core.requireDir(fromDirIno, what);
-      const td = await core.requireDir(toDirIno, what);
-      requirePerm(cred, fd, Perm.X, what);
-      requirePerm(cred, td, Perm.X, what);
-      const s = await lookupEntry(core.db, fromDirIno, src);
-      if (!s) throw fsError("ENOENT", `${what}: no such entry`);
-      const d = await lookupEntry(core.db, toDirIno, dst);
+      const { fd, td, s, d } = await look();
       if (s.ino !== expected.src || (s.type === FileType.DIR) !== expected.srcIsDir || d?.ino !== expected.dst) throw new LockSetChanged();
       // Two names of one inode: POSIX says do nothing and succeed (Linux checks this first).
       if (d && d.ino === s.ino) return { fromDirWcc: { before: wccAttr(fd), after: attrsOf(fd) }, toDirWcc: { before: wccAttr(td), after: attrsOf(td) } };
