@@ -122,3 +122,11 @@ export async function listNames(fs: ZeroFs, dirIno: number, cred: Cred = root, p
     if (r.eof) return names;
   }
 }
+
+/** The inode at `path` ("/a/b" or its names ["a", "b"]), looked up as root. */
+export async function resolvePath(fs: ZeroFs, path: string | readonly string[]): Promise<number> {
+  const names = typeof path === "string" ? path.split("/").filter(Boolean) : path;
+  let ino = fs.rootIno;
+  for (const p of names) ino = (await fs.lookup(root, ino, p)).attrs.ino;
+  return ino;
+}

@@ -10,22 +10,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { openDatabase } from "../../src/lsm/open-database.ts";
-import { StableHow, type Cred } from "../../src/fs/types.ts";
+import { StableHow } from "../../src/fs/types.ts";
 import { ZeroFs } from "../../src/fs/zerofs.ts";
 import { ClaimDirectories } from "../../src/fs/claims.ts";
+import { resolvePath, root } from "./helpers.ts";
 
 const FIXTURE = join(import.meta.dirname, "../../../test/fixtures/layout-v1-volume");
-const root: Cred = { uid: 0, gid: 0, gids: [] };
 
 interface Expected {
   password: string;
   files: Record<string, { size: number; sha256: string; type: string; target?: string }>;
-}
-
-async function resolvePath(fs: ZeroFs, path: string): Promise<number> {
-  let ino = fs.rootIno;
-  for (const name of path.split("/").filter(Boolean)) ino = (await fs.lookup(root, ino, name)).attrs.ino;
-  return ino;
 }
 
 async function contentHash(fs: ZeroFs, ino: number, size: number): Promise<string> {

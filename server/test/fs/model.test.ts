@@ -11,7 +11,7 @@ import { FileType, StableHow } from "../../src/fs/types.ts";
 import { isFsError } from "../../src/fs/errors.ts";
 import type { ZeroFs } from "../../src/fs/zerofs.ts";
 import { Rng } from "../../../test/support/random.ts";
-import { listNames, openFs, root } from "./helpers.ts";
+import { listNames, openFs, resolvePath, root } from "./helpers.ts";
 
 interface MFile {
   kind: "file";
@@ -70,12 +70,6 @@ class Model {
     for (const c of ancestor.entries.values()) if (c.kind === "dir" && this.contains(c, d)) return true;
     return false;
   }
-}
-
-async function resolvePath(fs: ZeroFs, path: string[]): Promise<number> {
-  let ino = fs.rootIno;
-  for (const p of path) ino = (await fs.lookup(root, ino, p)).attrs.ino;
-  return ino;
 }
 
 async function outcome(p: Promise<unknown>): Promise<string> {

@@ -19,7 +19,7 @@ import { FaultInjectingStore } from "../../src/store/fault-store.ts";
 import { MemoryStore } from "../../src/store/memory-store.ts";
 import { testKeys } from "../../../test/support/test-keys.ts";
 import { Rng } from "../../../test/support/random.ts";
-import { SMALL_DB, openFs, root } from "./helpers.ts";
+import { SMALL_DB, openFs, resolvePath, root } from "./helpers.ts";
 
 interface MFile {
   kind: "file" | "link";
@@ -87,12 +87,6 @@ class Model {
     for (const c of ancestor.entries.values()) if (c.kind === "dir" && this.contains(c, d)) return true;
     return false;
   }
-}
-
-async function resolvePath(fs: ZeroFs, path: string[]): Promise<number> {
-  let ino = fs.rootIno;
-  for (const p of path) ino = (await fs.lookup(root, ino, p)).attrs.ino;
-  return ino;
 }
 
 /** Usage per project recomputed from the tree (distinct inodes reachable from the root). */
