@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Condition } from "../src/api/types.ts";
 import { serverObservation } from "../src/reconcile/reconciler.ts";
-import { computeStatus, type Observations } from "../src/status/compute.ts";
+import { computeStatus, MAX_BLOCKERS_SHOWN, type Observations } from "../src/status/compute.ts";
 import { mergeConditions } from "../src/status/conditions.ts";
 
 const T0 = "2026-01-01T00:00:00Z";
@@ -89,6 +89,17 @@ describe("computeStatus", () => {
     assert.equal(s.phase, "Deleting");
     assert.equal(cond(s.conditions, "Ready")?.reason, "DeletionBlocked");
     assert.match(s.message ?? "", /Pod apps\/web mounts PersistentVolumeClaim apps\/data/);
+  });
+
+  it("Deleting names the first blockers and counts the rest (thousands of finished pods stay one short message)", () => {
+    const blockers = Array.from({ length: 2000 }, (_, i) => `Pod apps/job-${i} (Succeeded) still references PersistentVolumeClaim apps/data`);
+    const s = computeStatus(undefined, { ...ready, deleting: { blockers, step: "" } }, T0);
+    const m = cond(s.conditions, "Ready")?.message ?? "";
+    assert.match(m, /Pod apps\/job-0 \(Succeeded\)/);
+    assert.match(m, new RegExp(`Pod apps/job-${MAX_BLOCKERS_SHOWN - 1} `));
+    assert.doesNotMatch(m, new RegExp(`Pod apps/job-${MAX_BLOCKERS_SHOWN} `));
+    assert.match(m, new RegExp(`; and ${2000 - MAX_BLOCKERS_SHOWN} more$`));
+    assert.ok(m.length < 2000, `${m.length} characters`);
   });
 
   it("an apply failure degrades with the API's message", () => {

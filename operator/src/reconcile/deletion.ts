@@ -17,7 +17,7 @@ import { isNotFound } from "../kube/errors.ts";
 import { R } from "../kube/resources.ts";
 import type { Pod, PersistentVolume, PersistentVolumeClaim } from "../kube/types.ts";
 import { deletePasswordJobs, serverPodsGone } from "../rotation/executor.ts";
-import { computeStatus } from "../status/compute.ts";
+import { computeStatus, MAX_BLOCKERS_SHOWN } from "../status/compute.ts";
 import { writeStatus } from "../status/write.ts";
 import type { ReconcileDeps, ReconcileResult } from "./context.ts";
 import { hasFinalizer, removeFinalizer } from "./finalizer.ts";
@@ -97,7 +97,7 @@ export async function reconcileDeletion(d: ReconcileDeps, cached: ZeroFSVolume):
     const prevMessage = v.status?.message;
     const st = status(blockers, "");
     if (st.message !== prevMessage) {
-      d.log.info({ blockers }, "deletion blocked: the volume is still in use");
+      d.log.info({ blockers: blockers.slice(0, MAX_BLOCKERS_SHOWN), blockerCount: blockers.length }, "deletion blocked: the volume is still in use");
       await d.events.emit(v, "Warning", "DeletionBlocked", st.message ?? "");
     }
     await writeStatus(d.client, v, st, d.caches.volumes);

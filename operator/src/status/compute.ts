@@ -61,7 +61,7 @@ export function computeStatus(prev: ZeroFSVolumeStatus | undefined, o: Observati
   if (o.deleting) {
     phase = "Deleting";
     const blocked = o.deleting.blockers.length > 0;
-    message = blocked ? `deletion waits for: ${o.deleting.blockers.join("; ")}` : `deleting: ${o.deleting.step}`;
+    message = blocked ? `deletion waits for: ${listBlockers(o.deleting.blockers)}` : `deleting: ${o.deleting.step}`;
     Object.assign(ready, { reason: blocked ? "DeletionBlocked" : "Deleting", message });
     Object.assign(progressing, { status: "True", reason: blocked ? "DeletionBlocked" : "Deleting", message });
   } else if (o.configProblem) {
@@ -116,4 +116,15 @@ export function computeStatus(prev: ZeroFSVolumeStatus | undefined, o: Observati
   if (o.claim) status.persistentVolumeClaim = { namespace: o.claim.namespace, name: o.claim.name };
   if (o.activePasswordHash) status.activePasswordHash = o.activePasswordHash;
   return status;
+}
+
+/**
+ * The first blockers and a count of the rest: a claim used by a Job's thousands of finished pods
+ * must not make the condition (and the Event that repeats it) grow without bound.
+ */
+export const MAX_BLOCKERS_SHOWN = 10;
+function listBlockers(blockers: readonly string[]): string {
+  const shown = blockers.slice(0, MAX_BLOCKERS_SHOWN).join("; ");
+  const more = blockers.length - MAX_BLOCKERS_SHOWN;
+  return more > 0 ? `${shown}; and ${more} more` : shown;
 }
