@@ -271,7 +271,10 @@ describe("kubectl zerofs against a real API server", { timeout: 50 * 60_000 }, (
       assert.equal(r.code, 1, r.stdout);
       assert.match(r.stderr, /get logs of server pod plug\/zerofs-vol-bound \(node node-without-kubelet\): HTTP [45]\d\d/);
     } finally {
-      await admin.delete(R.pods, NS, "zerofs-vol-bound");
+      // Bound to a node with no kubelet, a graceful delete would wait for pod GC's orphan sweep
+      // (40 s or more), and the rotation test below rightly waits for every server pod to be gone.
+      await admin.delete(R.pods, NS, "zerofs-vol-bound", { gracePeriodSeconds: 0 });
+      await waitFor("the bound fake pod gone", async () => !(await admin.get(R.pods, NS, "zerofs-vol-bound")));
     }
     const missing = await kz(["logs", "nope", "-n", NS, "-f"]);
     assert.equal(missing.code, 3);

@@ -47,6 +47,8 @@ export interface WatchEvent<T = KubeObject> {
 export interface DeleteOptions {
   propagationPolicy?: "Background" | "Foreground" | "Orphan";
   preconditions?: { uid?: string; resourceVersion?: string };
+  /** 0 removes a pod at once, without waiting for its kubelet to confirm (kubectl's --force --grace-period=0). */
+  gracePeriodSeconds?: number;
 }
 
 type PatchType = "merge" | "json" | "strategic";
@@ -193,6 +195,7 @@ export class KubeClient {
     const body: Record<string, unknown> = { apiVersion: "v1", kind: "DeleteOptions" };
     if (opts.propagationPolicy) body.propagationPolicy = opts.propagationPolicy;
     if (opts.preconditions) body.preconditions = opts.preconditions;
+    if (opts.gracePeriodSeconds !== undefined) body.gracePeriodSeconds = opts.gracePeriodSeconds;
     const res = await this.request<unknown>("DELETE", resourcePath(r, namespace, name), {
       verb: "delete",
       resource: r.plural,
