@@ -45,6 +45,44 @@ test("pooled and inline sealers read each other's frames; many frames in one tur
   }
 });
 
+test("inputs in shared memory are read in place, outputs come back moved or packed; the bytes are the same as inline", async () => {
+  const rng = Rng.fromEnv("crypto workers shared");
+  const key = randomBytes(32);
+  const workers = new CryptoWorkers(1);
+  try {
+    const pooled = createBlockSealer(key, { workers });
+    const inline = createBlockSealer(key);
+    // One shared record holding many frames (as a WRITE's record does), some compressible.
+    const record = Buffer.from(new SharedArrayBuffer(40 * 32768));
+    for (let i = 0; i < 40; i++) {
+      const frame = record.subarray(i * 32768, (i + 1) * 32768);
+      if (i % 4 === 0) frame.fill(`text ${i} `);
+      else frame.set(rng.bytes(32768));
+    }
+    const plains = Array.from({ length: 40 }, (_, i) => record.subarray(i * 32768, (i + 1) * 32768));
+    const aads = plains.map((_, i) => blockAad("seg/shared", i));
+    const prepared = await Promise.all(plains.map((p) => pooled.prepare(p)));
+    const sealed = await Promise.all(prepared.map((p, i) => p.sealAsync(aads[i]!).then((parts) => Buffer.concat(parts))));
+    const opened = await Promise.all(sealed.map((s, i) => inline.open(s, aads[i]!)));
+    opened.forEach((o, i) => assert.ok(o.equals(plains[i]!), `frame ${i} sealed from shared memory opens inline`));
+    // Sealed frames read into shared memory (as ranged reads of segments are) open in the worker.
+    const sharedSealed = sealed.map((s) => {
+      const b = Buffer.from(new SharedArrayBuffer(s.length + 7), 7);
+      s.copy(b);
+      return b;
+    });
+    const reopened = await Promise.all(sharedSealed.map((s, i) => pooled.open(s, aads[i]!)));
+    reopened.forEach((o, i) => {
+      assert.ok(o.equals(plains[i]!), `frame ${i} opens from shared memory`);
+      assert.ok(!(o.buffer instanceof SharedArrayBuffer), "a result is the caller's own memory");
+    });
+    // The shared inputs are untouched.
+    assert.ok(plains[1]!.equals(opened[1]!));
+  } finally {
+    await workers.close();
+  }
+});
+
 test("a dead worker fails its jobs and every later one with an error naming it", async () => {
   const workers = new CryptoWorkers(1, new URL("../../test/support/dying-crypto-worker.ts", import.meta.url));
   try {

@@ -69,6 +69,11 @@ export function sealBody(k: XChaChaKey, body: Uint8Array, flags: number, aad: Ui
   return [prefix, ciphertext!, tag!];
 }
 
+/** Whether a sealed block's body is zstd-compressed (then opening it returns zstd's buffer). */
+export function isCompressedBlock(sealed: Uint8Array): boolean {
+  return sealed.length > 1 && (sealed[1]! & FLAG_ZSTD) !== 0;
+}
+
 /** Checks the header, authenticates, decrypts and (if flagged) decompresses a sealed block. */
 export async function openSealed(k: XChaChaKey, sealed: Uint8Array, aad: Uint8Array): Promise<Buffer> {
   if (sealed.length < SEAL_OVERHEAD) {
@@ -122,7 +127,7 @@ export function createBlockSealer(key: Uint8Array, opts: BlockSealerOptions = {}
         sealedLength: SEAL_OVERHEAD + body.length,
         sealParts: (aad: Uint8Array): Buffer[] => sealBody(k, body, flags, aad),
         sealAsync: (aad: Uint8Array): Promise<Buffer[]> =>
-          workers && keyIndex !== undefined ? workers.seal(keyIndex, body, flags, aad).then((b) => [b]) : Promise.resolve(sealBody(k, body, flags, aad)),
+          workers && keyIndex !== undefined ? workers.seal(keyIndex, body, flags, aad) : Promise.resolve(sealBody(k, body, flags, aad)),
       };
     },
 

@@ -18,9 +18,18 @@ const MIN_WINDOWS = 4;
 const WINDOW_BYTES = 256;
 const WHOLE_SAMPLE_MAX = MIN_WINDOWS * WINDOW_BYTES;
 
-/** Shannon entropy (bits per byte) of the sampled bytes of `data`. */
+const MAX_SAMPLE = MAX_WINDOWS * WINDOW_BYTES;
+/** c·log2(c) for every count a sample can reach: the entropy sum without a logarithm per symbol. */
+const C_LOG_C = Float64Array.from({ length: MAX_SAMPLE + 1 }, (_, c) => (c === 0 ? 0 : c * Math.log2(c)));
+/** Reused per call (the event loop is single-threaded): a fresh array per 32 KiB frame showed in profiles. */
+const counts = new Uint32Array(256);
+
+/**
+ * Shannon entropy (bits per byte) of the sampled bytes of `data`:
+ * H = −Σ (c/n)·log2(c/n) = log2(n) − (Σ c·log2 c) / n.
+ */
 export function sampledEntropy(data: Uint8Array): number {
-  const counts = new Uint32Array(256);
+  counts.fill(0);
   let n = 0;
   if (data.length <= WHOLE_SAMPLE_MAX) {
     for (let i = 0; i < data.length; i++) counts[data[i]!]!++;
@@ -35,15 +44,9 @@ export function sampledEntropy(data: Uint8Array): number {
     n = windows * WINDOW_BYTES;
   }
   if (n === 0) return 0;
-  let bits = 0;
-  for (let s = 0; s < 256; s++) {
-    const c = counts[s]!;
-    if (c !== 0) {
-      const p = c / n;
-      bits -= p * Math.log2(p);
-    }
-  }
-  return bits;
+  let sum = 0;
+  for (let s = 0; s < 256; s++) sum += C_LOG_C[counts[s]!]!;
+  return Math.log2(n) - sum / n;
 }
 
 export function looksIncompressible(data: Uint8Array): boolean {

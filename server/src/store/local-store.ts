@@ -435,9 +435,16 @@ async function writeAllv(fh: FileHandle, pieces: readonly Uint8Array[]): Promise
   }
 }
 
+/**
+ * Ranged reads from this size on land in shared memory: what is read is usually a run of sealed
+ * frames, which the crypto worker threads then open by reference instead of a copy
+ * (crypto/crypto-workers.ts). Zero-filling costs less than that copy.
+ */
+const SHARED_READ_BYTES = 16 * 1024;
+
 async function readRange(fh: FileHandle, size: number, range: ByteRange): Promise<Buffer> {
   const want = Math.max(0, Math.min(range.length, size - range.offset));
-  const buf = Buffer.allocUnsafe(want);
+  const buf = want >= SHARED_READ_BYTES ? Buffer.from(new SharedArrayBuffer(want)) : Buffer.allocUnsafe(want);
   let got = 0;
   while (got < want) {
     const { bytesRead } = await fh.read(buf, got, want - got, range.offset + got);

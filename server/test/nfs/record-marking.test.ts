@@ -54,6 +54,24 @@ test("record marking: a record inside one chunk is a view, not a copy", () => {
   assert.equal(rec.byteOffset, chunk.byteOffset + 4);
 });
 
+test("record marking: a large record joined from socket chunks lands in shared memory (the crypto workers read it in place)", () => {
+  const rng = new Rng(11);
+  const body = rng.bytes(200_000);
+  const stream = fragment(body, true);
+  const d = new RecordDecoder();
+  const got: Buffer[] = [];
+  for (let at = 0; at < stream.length; at += 65536) got.push(...d.push(stream.subarray(at, at + 65536)));
+  assert.equal(got.length, 1);
+  assert.ok(got[0]!.equals(body));
+  assert.ok(got[0]!.buffer instanceof SharedArrayBuffer);
+  // Small joined records stay ordinary memory.
+  const small = new RecordDecoder();
+  const s = fragment(Buffer.from("0123456789"), true);
+  const out = [...small.push(s.subarray(0, 7)), ...small.push(s.subarray(7))];
+  assert.ok(out[0]!.equals(Buffer.from("0123456789")));
+  assert.ok(!(out[0]!.buffer instanceof SharedArrayBuffer));
+});
+
 test("record marking: multi-fragment record joined", () => {
   const d = new RecordDecoder();
   const out = d.push(Buffer.concat([fragment(Buffer.from("ab"), false), fragment(Buffer.from(""), false), fragment(Buffer.from("cd"), true)]));
