@@ -130,7 +130,7 @@ try {
       for (const e of r.entries) {
         if (e.nameAttributes === undefined) throw new Error("READDIRPLUS entry without attributes");
         seen++;
-        cookie = e.cookie;
+        cookie = BigInt(e.cookie);
       }
       cookieverf = r.cookieverf;
       if (r.eof) return seen;

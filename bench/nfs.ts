@@ -304,7 +304,7 @@ async function run(): Promise<void> {
           for (const e of r.entries) {
             if (e.nameAttributes === undefined || e.nameHandle === undefined) throw new Error("READDIRPLUS entry without attributes or handle");
             seen++;
-            cookie = e.cookie;
+            cookie = BigInt(e.cookie);
           }
           cookieverf = r.cookieverf;
           if (r.eof) break;

@@ -53,7 +53,7 @@ async function listing(): Promise<number> {
     encodeReaddirplusResult(w, r, a);
     w.chunks();
     seen += r.entries.length;
-    if (r.entries.length > 0) cookie = r.entries[r.entries.length - 1]!.cookie;
+    if (r.entries.length > 0) cookie = BigInt(r.entries[r.entries.length - 1]!.cookie);
     cookieverf = r.cookieverf;
     if (r.eof) return seen;
   }

@@ -579,3 +579,25 @@ describe("confidentiality", () => {
     }
   });
 });
+
+test("scanChunks with chunkEntries: chunks of at most that many entries, the same entries in order, resumable mid-block", async () => {
+  const model = sequential(600, 20);
+  const { reader } = await buildAndOpen(model, { blockSize: 16 * 1024 });
+  const from = keyOf(100);
+  const whole: Entry[] = [];
+  const sizes: number[] = [];
+  for await (const chunk of reader.scanChunks(from, undefined, { chunkEntries: 7 })) {
+    sizes.push(chunk.length);
+    whole.push(...chunk);
+  }
+  assert.ok(sizes.every((n) => n >= 1 && n <= 7), `chunk sizes ${sizes.join(",")}`);
+  assert.deepEqual(await collect((async function* () { yield* whole; })()), model.slice(100));
+  // Without the option a chunk is the rest of a block: one READDIR page used to take far more than it needed.
+  const first = await reader.scanChunks(from).next();
+  assert.ok(!first.done && first.value.length > 7, "unbounded chunks are whole blocks");
+  // A reader that stops after one page materialized only that page.
+  const it = reader.scanChunks(from, undefined, { chunkEntries: 50 });
+  const page = await it.next();
+  await it.return(undefined);
+  assert.equal(page.done ? 0 : page.value.length, 50);
+});

@@ -96,7 +96,8 @@ export class Db {
    * `scan` a chunk at a time (never an empty chunk): for readers that take many entries, such
    * as a directory listing, this costs a few promises per chunk instead of several per entry.
    * The snapshot is taken at the first `next()`. `firstChunk` bounds the first chunk from the
-   * memtables and the merge (a reader that will likely stop early: one READDIR page).
+   * memtables and the merge, and every chunk read from an SST (a reader that will likely stop
+   * early: one READDIR page).
    */
   scanChunks(from?: Buffer, to?: Buffer, opts: { firstChunk?: number } = {}): AsyncGenerator<Entry[]> {
     return readPath.scanChunks(this.core, from, to, opts);

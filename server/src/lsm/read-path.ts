@@ -56,8 +56,8 @@ export async function* scanChunks(db: DbCore, from?: Buffer, to?: Buffer, opts: 
     const sources: ChunkSource[] = [
       active.scanChunks(from, to, snap, MEMTABLE_CHUNK, opts.firstChunk),
       ...imm.map((m) => m.scanChunks(from, to, Number.MAX_SAFE_INTEGER, MEMTABLE_CHUNK, opts.firstChunk)),
-      ...l0.filter((ref) => overlaps(ref, from, to)).map((ref) => sstSource(db, ref, from, to)),
-      ...runs.map((run) => runSource(db, run, from, to)),
+      ...l0.filter((ref) => overlaps(ref, from, to)).map((ref) => sstSource(db, ref, from, to, opts.firstChunk)),
+      ...runs.map((run) => runSource(db, run, from, to, opts.firstChunk)),
     ];
     for await (const chunk of mergeChunks(sources, true, MERGE_CHUNK, opts.firstChunk)) {
       db.checkOpen();
@@ -71,18 +71,19 @@ export async function* scanChunks(db: DbCore, from?: Buffer, to?: Buffer, opts: 
   }
 }
 
-export async function* sstSource(db: DbCore, ref: SstRef, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry[]> {
+/** One SST's entries in [from, to); `chunkEntries` bounds each chunk (a reader that wants a page). */
+export async function* sstSource(db: DbCore, ref: SstRef, from: Buffer | undefined, to: Buffer | undefined, chunkEntries?: number): AsyncGenerator<Entry[]> {
   const r = await reader(db, ref);
-  yield* r.scanChunks(from, to, { readAhead: db.opts.scanReadAhead, coalesceBytes: db.opts.scanCoalesceBytes });
+  yield* r.scanChunks(from, to, { readAhead: db.opts.scanReadAhead, coalesceBytes: db.opts.scanCoalesceBytes, ...(chunkEntries !== undefined ? { chunkEntries } : {}) });
 }
 
-export async function* runSource(db: DbCore, run: SortedRun, from: Buffer | undefined, to: Buffer | undefined): AsyncGenerator<Entry[]> {
+export async function* runSource(db: DbCore, run: SortedRun, from: Buffer | undefined, to: Buffer | undefined, chunkEntries?: number): AsyncGenerator<Entry[]> {
   let i = from === undefined ? 0 : run.ssts.findIndex((r) => compareKeys(r.lastKey, from) >= 0);
   if (i < 0) return;
   for (; i < run.ssts.length; i++) {
     const ref = run.ssts[i]!;
     if (to !== undefined && compareKeys(ref.firstKey, to) >= 0) return;
-    yield* sstSource(db, ref, from, to);
+    yield* sstSource(db, ref, from, to, chunkEntries);
   }
 }
 

@@ -7,12 +7,18 @@
  *   raw Buffers. Buffers in arguments are views of the received record: copy them if you keep
  *   them beyond the call (WRITE data in particular).
  * - uint64 fields (sizes, offsets, fileids, cookies) are bigint; uint32 fields are number.
+ *   Results' attribute and entry fields are `Uint64` instead: the server fills them with plain
+ *   numbers (every value it holds is a safe integer), and a READDIRPLUS page of 50 entries
+ *   made 200 BigInts only for the encoder to turn them back into numbers.
  * - Optional XDR data (post_op_attr, pre_op_attr, post_op_fh3, sattr3 set_* fields) is an
  *   optional property: absent means "not present" on the wire.
  * - Results are discriminated by `status`: NFS3_OK carries the resok fields, any error status
  *   the resfail fields.
  */
 import type { RpcCredentials } from "./rpc.ts";
+
+/** A uint64 in a result: a bigint, or a number when it is a safe integer (the encoder takes both). */
+export type Uint64 = bigint | number;
 
 export const NFS_PROGRAM = 100003;
 export const NFS_V3 = 3;
@@ -124,18 +130,18 @@ export interface Fattr3 {
   nlink: number;
   uid: number;
   gid: number;
-  size: bigint;
-  used: bigint;
+  size: Uint64;
+  used: Uint64;
   rdev: Specdata3;
-  fsid: bigint;
-  fileid: bigint;
+  fsid: Uint64;
+  fileid: Uint64;
   atime: NfsTime3;
   mtime: NfsTime3;
   ctime: NfsTime3;
 }
 
 export interface WccAttr {
-  size: bigint;
+  size: Uint64;
   mtime: NfsTime3;
   ctime: NfsTime3;
 }
@@ -304,9 +310,9 @@ export interface ReaddirArgs {
   count: number;
 }
 export interface Entry3 {
-  fileid: bigint;
+  fileid: Uint64;
   name: Buffer;
-  cookie: bigint;
+  cookie: Uint64;
 }
 /**
  * The handler may return more entries than fit: the encoder keeps the longest prefix within
@@ -327,9 +333,9 @@ export interface ReaddirplusArgs {
   maxcount: number;
 }
 export interface Entryplus3 {
-  fileid: bigint;
+  fileid: Uint64;
   name: Buffer;
-  cookie: bigint;
+  cookie: Uint64;
   nameAttributes?: Fattr3;
   nameHandle?: Buffer;
 }

@@ -125,11 +125,11 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
       nlink: a.nlink,
       uid: a.uid,
       gid: a.gid,
-      size: BigInt(a.size),
-      used: BigInt(a.used),
+      size: a.size,
+      used: a.used,
       rdev: { specdata1: a.rdev.major, specdata2: a.rdev.minor },
       fsid: this.fsid,
-      fileid: BigInt(a.ino),
+      fileid: a.ino,
       atime: toTime3(a.atime),
       mtime: toTime3(a.mtime),
       ctime: toTime3(a.ctime),
@@ -137,7 +137,7 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
   }
 
   private wccAttr(w: FsWccAttr): WccAttr {
-    return { size: BigInt(w.size), mtime: toTime3(w.mtime), ctime: toTime3(w.ctime) };
+    return { size: w.size, mtime: toTime3(w.mtime), ctime: toTime3(w.ctime) };
   }
 
   private wcc(w: Wcc | undefined): WccData {
@@ -377,7 +377,7 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
         status: Nfs3Status.NFS3_OK,
         dirAttributes: this.fattr(r.dirAttrs),
         cookieverf: r.verifier,
-        entries: r.entries.map((e) => ({ fileid: BigInt(e.ino), name: e.name, cookie: BigInt(e.cookie) })),
+        entries: r.entries.map((e) => ({ fileid: e.ino, name: e.name, cookie: e.cookie })),
         eof: r.eof,
       };
     } catch (err) {
@@ -399,9 +399,9 @@ export class ZeroFsNfs3Handler implements Nfs3Handler {
         dirAttributes: this.fattr(r.dirAttrs),
         cookieverf: r.verifier,
         entries: r.entries.map((e) => ({
-          fileid: BigInt(e.ino),
+          fileid: e.ino,
           name: e.name,
-          cookie: BigInt(e.cookie),
+          cookie: e.cookie,
           ...(e.attrs ? { nameAttributes: this.fattr(e.attrs), nameHandle: this.fs.handleOf(e.attrs) } : {}),
         })),
         eof: r.eof,
