@@ -52,6 +52,22 @@ describe("S3Store specifics", () => {
   });
 
 
+  it("bodies are read straight into one buffer of their Content-Length; large ones in shared memory for the crypto workers", async () => {
+    const store = createS3StoreForTest(gateway(), `bodies/${++prefixCounter}`);
+    const big = Buffer.alloc(300_000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7919) & 0xff;
+    await store.put("seg/1", big);
+    const whole = await store.get("seg/1");
+    assert.ok(whole.equals(big));
+    assert.ok(whole.buffer instanceof SharedArrayBuffer, "a large body is in shared memory");
+    const range = await store.get("seg/1", { offset: 1000, length: 100_000 });
+    assert.ok(range.equals(big.subarray(1000, 101_000)));
+    const small = await store.get("seg/1", { offset: 5, length: 10 });
+    assert.ok(small.equals(big.subarray(5, 15)));
+    assert.ok(!(small.buffer instanceof SharedArrayBuffer));
+    await store.close();
+  });
+
   it("refuses an http:// endpoint unless allowHttp, naming AWS_ALLOW_HTTP", () => {
     const opts = { bucket: "b", prefix: "p", endpoint: "http://127.0.0.1:9", region: "us-east-1", accessKeyId: "a", secretAccessKey: "s" };
     assert.throws(() => new S3Store(opts), (e: unknown) => e instanceof StoreConfigError && /AWS_ALLOW_HTTP/.test(e.message) && e.message.includes("http://127.0.0.1:9"));

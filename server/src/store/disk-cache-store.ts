@@ -339,11 +339,15 @@ export class DiskCacheStore implements ObjectStore {
     const out: Buffer[] = [];
     for (let i = first; i <= last; i++) {
       const piece = pieces.get(i) ?? EMPTY;
-      out.push(piece);
+      const prev = out.at(-1);
+      // Adjacent parts of one fetch are adjacent views of its body: joined without a copy.
+      if (prev && prev.buffer === piece.buffer && prev.byteOffset + prev.length === piece.byteOffset) out[out.length - 1] = Buffer.from(prev.buffer, prev.byteOffset, prev.length + piece.length);
+      else out.push(piece);
       if (piece.length < hi(i) - lo(i)) break; // the object ended inside this part
     }
-    // Always a fresh buffer: the caller may keep or modify it without touching cache state.
-    return Buffer.concat(out);
+    // One piece (the usual case: one fetch, or one part from disk) is returned as it is; the
+    // cache may still be writing it to disk, which is why get() results are read-only.
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
   }
 
   async #readPart(part: Part, lo: number, hi: number): Promise<Buffer> {
@@ -398,8 +402,9 @@ export class DiskCacheStore implements ObjectStore {
     obj.parts.set(index, part);
     this.#writing.add(name);
     tracker.refs++;
-    // Copy: the caller owns `data`'s backing buffer and may reuse it while we write.
-    const p = this.#writePart(name, part, Buffer.from(data), tracker, gen).finally(() => {
+    // No copy: `data` is a fresh buffer from the inner store, and what get() hands out of it
+    // is read-only (ObjectStore.get).
+    const p = this.#writePart(name, part, data, tracker, gen).finally(() => {
       this.#writing.delete(name);
       this.#release(hash, tracker);
       this.#pending.delete(p);

@@ -55,7 +55,10 @@ export interface RequestOptions {
 export interface ObjectStore {
   /** Human-readable location used in errors and logs, e.g. `file:///var/db` or `s3://b/p`. */
   readonly description: string;
-  /** Whole object, or a byte range of it. Throws ObjectNotFoundError. */
+  /**
+   * Whole object, or a byte range of it. Throws ObjectNotFoundError. The buffer is read-only
+   * for the caller: a cache may share it (DiskCacheStore writes it to disk meanwhile).
+   */
   get(key: string, range?: ByteRange, opts?: RequestOptions): Promise<Buffer>;
   /** Unconditional overwrite. Atomic: readers see the old or the new body, never a mix. */
   // A property, not a method: method parameters are checked bivariantly, and an implementation

@@ -208,8 +208,7 @@ export class S3Store implements ObjectStore {
         sendOptions(opts),
       );
       if (!res.Body) return Buffer.alloc(0);
-      const bytes = await res.Body.transformToByteArray();
-      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const buf = await readBody(res.Body as AsyncIterable<Uint8Array>, res.ContentLength, key);
       // A server that ignores Range answers 200 with the whole body; cut the range out ourselves.
       if (range && res.ContentRange === undefined) return buf.subarray(Math.min(range.offset, buf.length), range.offset + range.length);
       return buf;
@@ -358,4 +357,32 @@ function isNotFound(err: unknown): boolean {
   const name = (err as SdkError | null)?.name ?? "";
   // A missing bucket is a configuration problem, not a missing object.
   return NOT_FOUND_NAMES.has(name) || (statusOf(err) === 404 && name !== "NoSuchBucket");
+}
+
+/**
+ * Bodies from this size on are read into shared memory: they are mostly runs of sealed frames,
+ * which the crypto worker threads then open in place (crypto/crypto-workers.ts).
+ */
+const SHARED_BODY_BYTES = 16 * 1024;
+
+/**
+ * A GET's body as one buffer, each received chunk copied once into a buffer of the announced
+ * length (the SDK's own collector joins the chunks, and its result was copied again).
+ * Without a usable Content-Length the chunks are joined at the end.
+ */
+async function readBody(body: AsyncIterable<Uint8Array>, contentLength: number | undefined, key: string): Promise<Buffer> {
+  if (contentLength === undefined || !Number.isSafeInteger(contentLength) || contentLength < 0) {
+    const chunks: Uint8Array[] = [];
+    for await (const c of body) chunks.push(c);
+    return Buffer.concat(chunks);
+  }
+  const buf = contentLength >= SHARED_BODY_BYTES ? Buffer.from(new SharedArrayBuffer(contentLength)) : Buffer.allocUnsafe(contentLength);
+  let at = 0;
+  for await (const c of body) {
+    if (at + c.length > contentLength) throw new Error(`GET ${key}: the body is longer than its Content-Length of ${contentLength} bytes`);
+    buf.set(c, at);
+    at += c.length;
+  }
+  if (at !== contentLength) throw new Error(`GET ${key}: the body ended after ${at} of ${contentLength} bytes`);
+  return buf;
 }
