@@ -9,9 +9,10 @@
  * Inputs that live in a SharedArrayBuffer (large RPC records, ranged reads of segments: see
  * nfs/record-marking.ts and store/local-store.ts) are passed by reference — the loop copies
  * nothing; other inputs are copied once into a transferred buffer. Outputs that own their
- * memory (what OpenSSL and zstd return) are transferred back as they are, the rest (headers,
- * tags) packed into one transferred buffer: measured on a 1 GiB write, the two copies this
- * replaces cost the loop 0.5 s and the worker 0.2 s (0.8 s on a cold read).
+ * memory as OpenSSL returned it are transferred back as they are, the rest (headers, tags, and
+ * zstd's output, which a native addon allocated and V8 cannot transfer) packed into one
+ * transferred buffer: measured on a 1 GiB write, the two copies this replaces cost the loop
+ * 0.5 s and the worker 0.2 s (0.8 s on a cold read).
  *
  * Bounds: a batch carries at most MAX_BATCH_BYTES of input; how much is in flight at all is
  * bounded by the callers (the segment writer's buffer budget, the RPC layer's reply budget).
