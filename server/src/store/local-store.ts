@@ -148,18 +148,21 @@ export class LocalStore implements ObjectStore {
   async put(key: string, body: PutBody): Promise<PutResult> {
     const path = this.#path("put", key);
     const tmp = await this.#writeTemp("put", key, body);
+    let renamed = false;
     try {
       // The lock makes put linearizable with a concurrent putIfMatch's compare-and-rename.
-      await this.#locks.withLock(key, (m) => this.#error("put", key, null, m), () => this.#publish("put", key, tmp.path, path));
+      await this.#locks.withLock(key, (m) => this.#error("put", key, null, m), () => this.#publish("put", key, tmp.path, path, () => (renamed = true)));
       return { etag: tmp.etag };
     } finally {
-      await unlinkQuiet(tmp.path);
+      // After the rename the temp name is gone: no unlink (one syscall less per object).
+      if (!renamed) await unlinkQuiet(tmp.path);
     }
   }
 
   async putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
     const path = this.#path("putIfAbsent", key);
     const tmp = await this.#writeTemp("putIfAbsent", key, body);
+    let unlinked = false;
     try {
       const dir = dirname(path);
       if (!this.#knownDirs.has(dir)) await this.#mkdirFor("putIfAbsent", key, path);
@@ -184,10 +187,13 @@ export class LocalStore implements ObjectStore {
       } finally {
         this.#handles?.invalidate(key);
       }
-      await this.#fsyncDir("putIfAbsent", key, dirname(path));
+      // The temp name goes while the new name is made durable: a WAL object waits for one
+      // round trip through the fs threads less.
+      unlinked = true;
+      await Promise.all([this.#fsyncDir("putIfAbsent", key, dirname(path)), unlinkQuiet(tmp.path)]);
       return { etag: tmp.etag };
     } finally {
-      await unlinkQuiet(tmp.path);
+      if (!unlinked) await unlinkQuiet(tmp.path);
     }
   }
 
@@ -195,15 +201,16 @@ export class LocalStore implements ObjectStore {
     const path = this.#path("putIfMatch", key);
     // Written before taking the lock so the lock is held only for compare + rename.
     const tmp = await this.#writeTemp("putIfMatch", key, body);
+    let renamed = false;
     try {
       await this.#locks.withLock(key, (m) => this.#error("putIfMatch", key, null, m), async () => {
         const current = await this.#statObject("putIfMatch", key, path);
         if (current === null || etagOf(current) !== etag) throw new PreconditionFailedError(this.description, "putIfMatch", key);
-        await this.#publish("putIfMatch", key, tmp.path, path);
+        await this.#publish("putIfMatch", key, tmp.path, path, () => (renamed = true));
       });
       return { etag: tmp.etag };
     } finally {
-      await unlinkQuiet(tmp.path);
+      if (!renamed) await unlinkQuiet(tmp.path);
     }
   }
 
@@ -333,10 +340,12 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  async #publish(op: StoreOp, key: string, tmp: string, path: string): Promise<void> {
+  /** Renames `tmp` to the object's name (`onRenamed` once the temp name is gone), then makes it durable. */
+  async #publish(op: StoreOp, key: string, tmp: string, path: string, onRenamed: () => void): Promise<void> {
     await this.#mkdirFor(op, key, path);
     try {
       await rename(tmp, path);
+      onRenamed();
     } catch (err) {
       throw this.#error(op, key, err, errCode(err) === "EISDIR" ? "the key names a folder of other objects" : "publishing (rename)");
     } finally {

@@ -365,13 +365,17 @@ function isNotFound(err: unknown): boolean {
  */
 const SHARED_BODY_BYTES = 16 * 1024;
 
+/** Larger announced bodies are not allocated up front: memory follows the bytes that arrive. */
+const MAX_PREALLOCATED_BODY_BYTES = 64 * 1024 * 1024;
+
 /**
  * A GET's body as one buffer, each received chunk copied once into a buffer of the announced
  * length (the SDK's own collector joins the chunks, and its result was copied again).
- * Without a usable Content-Length the chunks are joined at the end.
+ * Without a usable Content-Length, or with one beyond MAX_PREALLOCATED_BODY_BYTES (a server
+ * that ignored the Range of a huge object), the chunks are joined at the end.
  */
 async function readBody(body: AsyncIterable<Uint8Array>, contentLength: number | undefined, key: string): Promise<Buffer> {
-  if (contentLength === undefined || !Number.isSafeInteger(contentLength) || contentLength < 0) {
+  if (contentLength === undefined || !Number.isSafeInteger(contentLength) || contentLength < 0 || contentLength > MAX_PREALLOCATED_BODY_BYTES) {
     const chunks: Uint8Array[] = [];
     for await (const c of body) chunks.push(c);
     return Buffer.concat(chunks);
