@@ -12,6 +12,7 @@ import { ObjectNotFoundError, ObjectStoreError, PreconditionFailedError, type St
 import { DIR_MODE, FILE_MODE } from "./file-modes.ts";
 import { KeyLocks } from "./local-lock.ts";
 import { ReadHandleCache } from "./read-handles.ts";
+import { handOffBuffer } from "./shared-buffer.ts";
 import { RESERVED_TOP_LEVEL, assertValidKey, assertValidPrefix, assertValidRange, compareKeys } from "./keys.ts";
 import type { ByteRange, ObjectMeta, ObjectStore, PutBody, PutResult } from "./object-store.ts";
 
@@ -148,21 +149,20 @@ export class LocalStore implements ObjectStore {
   async put(key: string, body: PutBody): Promise<PutResult> {
     const path = this.#path("put", key);
     const tmp = await this.#writeTemp("put", key, body);
-    let renamed = false;
     try {
       // The lock makes put linearizable with a concurrent putIfMatch's compare-and-rename.
-      await this.#locks.withLock(key, (m) => this.#error("put", key, null, m), () => this.#publish("put", key, tmp.path, path, () => (renamed = true)));
+      await this.#locks.withLock(key, (m) => this.#error("put", key, null, m), () => this.#publish("put", key, tmp.path, path));
       return { etag: tmp.etag };
-    } finally {
-      // After the rename the temp name is gone: no unlink (one syscall less per object).
-      if (!renamed) await unlinkQuiet(tmp.path);
+    } catch (err) {
+      // A published temp file is gone (renamed); only a failure may leave one behind.
+      await unlinkQuiet(tmp.path);
+      throw err;
     }
   }
 
   async putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
     const path = this.#path("putIfAbsent", key);
     const tmp = await this.#writeTemp("putIfAbsent", key, body);
-    let unlinked = false;
     try {
       const dir = dirname(path);
       if (!this.#knownDirs.has(dir)) await this.#mkdirFor("putIfAbsent", key, path);
@@ -189,11 +189,11 @@ export class LocalStore implements ObjectStore {
       }
       // The temp name goes while the new name is made durable: a WAL object waits for one
       // round trip through the fs threads less.
-      unlinked = true;
       await Promise.all([this.#fsyncDir("putIfAbsent", key, dirname(path)), unlinkQuiet(tmp.path)]);
       return { etag: tmp.etag };
-    } finally {
-      if (!unlinked) await unlinkQuiet(tmp.path);
+    } catch (err) {
+      await unlinkQuiet(tmp.path);
+      throw err;
     }
   }
 
@@ -201,16 +201,16 @@ export class LocalStore implements ObjectStore {
     const path = this.#path("putIfMatch", key);
     // Written before taking the lock so the lock is held only for compare + rename.
     const tmp = await this.#writeTemp("putIfMatch", key, body);
-    let renamed = false;
     try {
       await this.#locks.withLock(key, (m) => this.#error("putIfMatch", key, null, m), async () => {
         const current = await this.#statObject("putIfMatch", key, path);
         if (current === null || etagOf(current) !== etag) throw new PreconditionFailedError(this.description, "putIfMatch", key);
-        await this.#publish("putIfMatch", key, tmp.path, path, () => (renamed = true));
+        await this.#publish("putIfMatch", key, tmp.path, path);
       });
       return { etag: tmp.etag };
-    } finally {
-      if (!renamed) await unlinkQuiet(tmp.path);
+    } catch (err) {
+      await unlinkQuiet(tmp.path);
+      throw err;
     }
   }
 
@@ -340,12 +340,10 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  /** Renames `tmp` to the object's name (`onRenamed` once the temp name is gone), then makes it durable. */
-  async #publish(op: StoreOp, key: string, tmp: string, path: string, onRenamed: () => void): Promise<void> {
+  async #publish(op: StoreOp, key: string, tmp: string, path: string): Promise<void> {
     await this.#mkdirFor(op, key, path);
     try {
       await rename(tmp, path);
-      onRenamed();
     } catch (err) {
       throw this.#error(op, key, err, errCode(err) === "EISDIR" ? "the key names a folder of other objects" : "publishing (rename)");
     } finally {
@@ -444,16 +442,10 @@ async function writeAllv(fh: FileHandle, pieces: readonly Uint8Array[]): Promise
   }
 }
 
-/**
- * Ranged reads from this size on land in shared memory: what is read is usually a run of sealed
- * frames, which the crypto worker threads then open by reference instead of a copy
- * (crypto/crypto-workers.ts). Zero-filling costs less than that copy.
- */
-const SHARED_READ_BYTES = 16 * 1024;
-
 async function readRange(fh: FileHandle, size: number, range: ByteRange): Promise<Buffer> {
   const want = Math.max(0, Math.min(range.length, size - range.offset));
-  const buf = want >= SHARED_READ_BYTES ? Buffer.from(new SharedArrayBuffer(want)) : Buffer.allocUnsafe(want);
+  // Usually a run of sealed frames, opened next by the crypto workers: see shared-buffer.ts.
+  const buf = handOffBuffer(want);
   let got = 0;
   while (got < want) {
     const { bytesRead } = await fh.read(buf, got, want - got, range.offset + got);
