@@ -6,8 +6,8 @@
  * client. The frames are independent, so they go to other cores.
  *
  * Cost model: each event-loop turn's jobs travel as one batch per worker, one message each way.
- * Inputs that live in a SharedArrayBuffer (large RPC records, ranged reads of segments: see
- * nfs/record-marking.ts and store/local-store.ts) are passed by reference — the loop copies
+ * Inputs that live in a SharedArrayBuffer (large RPC records, ranged reads, S3 bodies: see
+ * store/shared-buffer.ts) are passed by reference — the loop copies
  * nothing; other inputs are copied once into a transferred buffer. Outputs that own their
  * memory as OpenSSL returned it are transferred back as they are, the rest (headers, tags, and
  * zstd's output, which a native addon allocated and V8 cannot transfer) packed into one

@@ -8,6 +8,7 @@
  * against the record cap before a single byte is accumulated, and nothing is ever allocated
  * from a declared length — buffers grow only with bytes actually received (at most 2x).
  */
+import { handOffBuffer } from "../store/shared-buffer.ts";
 
 /** Largest READ/WRITE payload we advertise (FSINFO rtmax/wtmax) is 1 MiB; records carry more room. */
 export const DEFAULT_MAX_RECORD_BYTES = 4 * 1024 * 1024 + 64 * 1024;
@@ -16,19 +17,6 @@ const LAST_FRAGMENT = 0x8000_0000;
 const LENGTH_MASK = 0x7fff_ffff;
 /** Up to this many pieces are kept as views and joined once; beyond, switch to a growable buffer. */
 const MAX_VIEW_PIECES = 64;
-/**
- * Records joined from pieces at least this large are joined into shared memory: a WRITE's data
- * then reaches the crypto worker threads by reference instead of being copied a second time
- * (crypto/crypto-workers.ts). Copying into shared memory is slower than a plain copy (V8 copies
- * it word by word), but one such copy costs less than two plain ones (a 1 GiB write: 3.2 s
- * instead of 3.6).
- */
-const SHARED_RECORD_BYTES = 16 * 1024;
-
-/** A buffer of `n` bytes: shared memory from SHARED_RECORD_BYTES on. */
-function recordBuffer(n: number): Buffer {
-  return n >= SHARED_RECORD_BYTES ? Buffer.from(new SharedArrayBuffer(n)) : Buffer.allocUnsafe(n);
-}
 
 export class RecordTooLargeError extends Error {
   readonly declared: number;
@@ -139,7 +127,7 @@ export class RecordDecoder {
     // data, so copy into a buffer that at most doubles and never exceeds the record cap.
     if (this.acc === null || needed > this.acc.length) {
       const cap = Math.min(this.maxRecordBytes, Math.max(needed, (this.acc?.length ?? needed) * 2));
-      const grown = recordBuffer(cap);
+      const grown = handOffBuffer(cap);
       if (this.acc !== null) {
         this.acc.copy(grown, 0, 0, this.recordBytes);
       } else {
@@ -161,7 +149,7 @@ export class RecordDecoder {
     if (this.acc !== null) rec = this.acc.subarray(0, this.recordBytes);
     else if (this.pieces.length === 1 && this.pieces[0] !== undefined) rec = this.pieces[0];
     else {
-      rec = recordBuffer(this.recordBytes);
+      rec = handOffBuffer(this.recordBytes);
       let at = 0;
       for (const p of this.pieces) {
         rec.set(p, at);

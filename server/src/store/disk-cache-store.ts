@@ -49,6 +49,7 @@ import { LRUCache } from "lru-cache";
 import { DIR_MODE, FILE_MODE } from "./file-modes.ts";
 import { assertValidRange } from "./keys.ts";
 import type { ByteRange, ObjectMeta, ObjectStore, PutBody, PutResult } from "./object-store.ts";
+import { handOffBuffer } from "./shared-buffer.ts";
 
 export const DEFAULT_PART_SIZE = 1024 * 1024;
 const LAYOUT_FILE = "zerofs-disk-cache.json";
@@ -355,7 +356,7 @@ export class DiskCacheStore implements ObjectStore {
     if (len <= 0) return EMPTY;
     const fh = await open(this.#path(part.hash, part.index), "r");
     try {
-      const buf = Buffer.allocUnsafe(len);
+      const buf = handOffBuffer(len); // usually sealed frames, for the crypto workers
       const { bytesRead } = await fh.read(buf, 0, len, lo);
       if (bytesRead !== len) throw new Error(`cache part ${part.hash}.${part.index} is shorter than recorded (${bytesRead} of ${len} bytes at ${lo})`);
       return buf;

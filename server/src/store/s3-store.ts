@@ -15,6 +15,7 @@ import {
 import { ObjectNotFoundError, ObjectStoreError, PreconditionFailedError, StoreConfigError, type StoreOp } from "./errors.ts";
 import { assertValidKey, assertValidPrefix, assertValidRange, compareKeys } from "./keys.ts";
 import { type ByteRange, joinBody, type ObjectMeta, type ObjectStore, type PutBody, type PutResult, type RequestOptions } from "./object-store.ts";
+import { handOffBuffer } from "./shared-buffer.ts";
 
 export interface S3StoreOptions {
   bucket: string;
@@ -359,12 +360,6 @@ function isNotFound(err: unknown): boolean {
   return NOT_FOUND_NAMES.has(name) || (statusOf(err) === 404 && name !== "NoSuchBucket");
 }
 
-/**
- * Bodies from this size on are read into shared memory: they are mostly runs of sealed frames,
- * which the crypto worker threads then open in place (crypto/crypto-workers.ts).
- */
-const SHARED_BODY_BYTES = 16 * 1024;
-
 /** Larger announced bodies are not allocated up front: memory follows the bytes that arrive. */
 const MAX_PREALLOCATED_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -380,7 +375,8 @@ async function readBody(body: AsyncIterable<Uint8Array>, contentLength: number |
     for await (const c of body) chunks.push(c);
     return Buffer.concat(chunks);
   }
-  const buf = contentLength >= SHARED_BODY_BYTES ? Buffer.from(new SharedArrayBuffer(contentLength)) : Buffer.allocUnsafe(contentLength);
+  // Mostly runs of sealed frames, opened next by the crypto workers: see shared-buffer.ts.
+  const buf = handOffBuffer(contentLength);
   let at = 0;
   for await (const c of body) {
     if (at + c.length > contentLength) throw new Error(`GET ${key}: the body is longer than its Content-Length of ${contentLength} bytes`);
