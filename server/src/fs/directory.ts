@@ -13,7 +13,7 @@ import type { WriteBatch } from "../lsm/write-batch.ts";
 import { fsError } from "./errors.ts";
 import type { Inode } from "./inode-codec.ts";
 import { cookieKey, cookieRange, direntKey, parseCookieKey } from "./keys.ts";
-import { decodeCookieValue, decodeDirent, encodeCookieValue, encodeDirent, type DirentValue } from "./records.ts";
+import { decodeCookieEntry, decodeDirent, encodeCookieValue, encodeDirent, type CookieEntry, type DirentValue } from "./records.ts";
 import type { FileType } from "./types.ts";
 
 export const NAME_MAX = 255;
@@ -74,12 +74,8 @@ export async function isEmptyDir(db: Db, dirIno: number): Promise<boolean> {
   return true;
 }
 
-export interface ListedEntry {
-  cookie: number;
-  ino: number;
-  type: FileType;
-  name: Buffer;
-}
+/** A listed entry: its cookie, inode, type and name. */
+export type ListedEntry = CookieEntry;
 
 /**
  * Entries of `dirIno` with cookie ≥ fromCookie, in cookie order (a consistent snapshot), a
@@ -96,7 +92,6 @@ export async function* listEntryChunks(db: Db, dirIno: number, fromCookie: numbe
 function* decodeEntries(chunk: readonly Entry[], dirIno: number): Generator<ListedEntry> {
   for (const e of chunk) {
     const { cookie } = parseCookieKey(e.key);
-    const v = decodeCookieValue(e.value!, () => `cookie ${cookie} in directory ${dirIno}`);
-    yield { cookie, ino: v.ino, type: v.type, name: v.name };
+    yield decodeCookieEntry(cookie, e.value!, dirIno);
   }
 }

@@ -27,9 +27,13 @@ export function encodeHandle(volumeId: Buffer, ino: number, generation = 0): Buf
   if (volumeId.length !== VOLUME_ID_BYTES) throw new RangeError(`volume id must be ${VOLUME_ID_BYTES} bytes`);
   const buf = Buffer.allocUnsafe(HANDLE_BYTES);
   buf[0] = HANDLE_VERSION;
-  volumeId.copy(buf, 1);
+  buf.set(volumeId, 1);
   writeU64(buf, ino, 17);
-  buf.writeUInt32BE(generation >>> 0, 25);
+  const g = generation >>> 0;
+  buf[25] = g >>> 24;
+  buf[26] = g >>> 16;
+  buf[27] = g >>> 8;
+  buf[28] = g;
   return buf;
 }
 

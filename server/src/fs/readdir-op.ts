@@ -10,6 +10,9 @@ import type { Inode } from "./inode-codec.ts";
 import { requirePerm, Perm } from "./permissions.ts";
 import type { Cred, DirEntry, ReaddirLimits, ReaddirResult } from "./types.ts";
 
+const DOT_NAME = Buffer.from(".");
+const DOTDOT_NAME = Buffer.from("..");
+
 /**
  * READDIR / READDIRPLUS. Cookie 0 starts a listing; "." and ".." come first (cookies 1 and
  * 2), then the entries in cookie order. Resuming at any cookie handed out is exact across
@@ -31,9 +34,10 @@ export async function readdir(core: FsCore, cred: Cred, dirIno: number, cookie: 
   const entries: DirEntry[] = [];
   let bytes = 0;
   let dirBytes = 0;
+  const plusExtra = readdirEntryBytes(0, plus) - readdirEntryBytes(0, false);
   const fits = (nameLength: number): boolean => {
-    const b = readdirEntryBytes(nameLength, plus);
     const d = readdirEntryBytes(nameLength, false);
+    const b = d + plusExtra;
     if (limits.maxEntries !== undefined && entries.length >= limits.maxEntries) return false;
     if (bytes + b > limits.maxBytes) return false;
     if (limits.dirBytes !== undefined && dirBytes + d > limits.dirBytes) return false;
@@ -43,8 +47,8 @@ export async function readdir(core: FsCore, cred: Cred, dirIno: number, cookie: 
   };
   let eof = true;
   const dotEntries: DirEntry[] = [
-    { ino: dir.ino, name: Buffer.from("."), cookie: DOT_COOKIE },
-    { ino: dir.parent, name: Buffer.from(".."), cookie: DOTDOT_COOKIE },
+    { ino: dir.ino, name: DOT_NAME, cookie: DOT_COOKIE, attrs: undefined },
+    { ino: dir.parent, name: DOTDOT_NAME, cookie: DOTDOT_COOKIE, attrs: undefined },
   ];
   for (const e of dotEntries) {
     if (cookie >= e.cookie) continue;
@@ -63,7 +67,7 @@ export async function readdir(core: FsCore, cred: Cred, dirIno: number, cookie: 
           eof = false;
           break listing;
         }
-        entries.push({ ino: e.ino, name: e.name, cookie: e.cookie });
+        entries.push({ ino: e.ino, name: e.name, cookie: e.cookie, attrs: undefined });
       }
     }
   }

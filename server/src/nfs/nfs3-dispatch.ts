@@ -23,7 +23,18 @@ interface ProcSpec<A, R> {
   encode: (w: XdrWriter, r: R, a: A) => void;
   /** Whether duplicates must be answered from the cache rather than re-executed. */
   nonIdempotent: boolean | ((a: A) => boolean);
+  /**
+   * Bytes to allocate for the reply up front, when it can be large and is encoded in place
+   * (directory listings): one buffer instead of a chain of doubling ones, each its own
+   * socket write. Replies grow past it if need be.
+   */
+  replyBytes?: (a: A) => number;
 }
+
+/** Initial reply buffer (most replies are a status and a fattr3 or two). */
+const SMALL_REPLY_BYTES = 512;
+/** Largest buffer allocated up front for a reply (the largest READDIR page the server makes). */
+const MAX_REPLY_PREALLOC = 64 * 1024;
 
 const P = Nfs3Proc;
 const EMPTY: RpcBody = [];
@@ -70,7 +81,7 @@ export function nfs3Program(handler: Nfs3Handler, opts: Nfs3ProgramOptions = {})
       const a = s.decode(args); // XdrError → GARBAGE_ARGS, before any caching
       const run = async (): Promise<RpcBody> => {
         const res = await s.invoke(ctx.creds, a);
-        const w = new XdrWriter(512);
+        const w = new XdrWriter(s.replyBytes ? Math.max(SMALL_REPLY_BYTES, Math.min(s.replyBytes(a), MAX_REPLY_PREALLOC)) : SMALL_REPLY_BYTES);
         s.encode(w, res, a);
         return w.chunks();
       };
@@ -99,8 +110,8 @@ export function nfs3Program(handler: Nfs3Handler, opts: Nfs3ProgramOptions = {})
     proc(P.RMDIR, { decode: codec.decodeRmdirArgs, invoke: (c, a) => h.rmdir(c, a), encode: codec.encodeRemoveResult, nonIdempotent: true }),
     proc(P.RENAME, { decode: codec.decodeRenameArgs, invoke: (c, a) => h.rename(c, a), encode: codec.encodeRenameResult, nonIdempotent: true }),
     proc(P.LINK, { decode: codec.decodeLinkArgs, invoke: (c, a) => h.link(c, a), encode: codec.encodeLinkResult, nonIdempotent: true }),
-    proc(P.READDIR, { decode: codec.decodeReaddirArgs, invoke: (c, a) => h.readdir(c, a), encode: codec.encodeReaddirResult, nonIdempotent: false }),
-    proc(P.READDIRPLUS, { decode: codec.decodeReaddirplusArgs, invoke: (c, a) => h.readdirplus(c, a), encode: codec.encodeReaddirplusResult, nonIdempotent: false }),
+    proc(P.READDIR, { decode: codec.decodeReaddirArgs, invoke: (c, a) => h.readdir(c, a), encode: codec.encodeReaddirResult, nonIdempotent: false, replyBytes: (a) => a.count }),
+    proc(P.READDIRPLUS, { decode: codec.decodeReaddirplusArgs, invoke: (c, a) => h.readdirplus(c, a), encode: codec.encodeReaddirplusResult, nonIdempotent: false, replyBytes: (a) => a.maxcount }),
     proc(P.FSSTAT, { decode: codec.decodeFsstatArgs, invoke: (c, a) => h.fsstat(c, a), encode: codec.encodeFsstatResult, nonIdempotent: false }),
     proc(P.FSINFO, { decode: codec.decodeFsinfoArgs, invoke: (c, a) => h.fsinfo(c, a), encode: codec.encodeFsinfoResult, nonIdempotent: false }),
     proc(P.PATHCONF, { decode: codec.decodePathconfArgs, invoke: (c, a) => h.pathconf(c, a), encode: codec.encodePathconfResult, nonIdempotent: false }),

@@ -33,6 +33,12 @@ export function xdrOpaqueSize(n: number): number {
 }
 
 const UINT32_LIMIT = 0x1_0000_0000;
+/** The last uint64 above 2^53 the writer split into words (see XdrWriter.uint64). */
+let lastBig = -1n;
+let lastHi = 0;
+let lastLo = 0;
+/** Largest padding the writer zeroes in a loop instead of fill()'s native call. */
+const SMALL_COPY_MAX = 64;
 const UINT64_MAX = (1n << 64n) - 1n;
 const SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 const INT64_MIN = -(1n << 63n);
@@ -229,10 +235,18 @@ export class XdrWriter {
   uint64(v: bigint | number): this {
     let hi: number;
     let lo: number;
-    if (typeof v === "number") {
+    if (typeof v === "number" && v >>> 0 === v) {
+      // Most values (ids, sizes, cookies, times) are below 2^32.
+      hi = 0;
+      lo = v;
+    } else if (typeof v === "number") {
       if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`uint64 out of range: ${v}`);
       hi = Math.floor(v / UINT32_LIMIT);
       lo = v >>> 0;
+    } else if (v === lastBig) {
+      // The same large value again and again: a volume's fsid, in every fattr3 of a listing.
+      hi = lastHi;
+      lo = lastLo;
     } else if (v >= 0n && v <= SAFE_BIGINT) {
       // Most values (sizes, ids, cookies) fit a double exactly: no BigInt arithmetic for them.
       const n = Number(v);
@@ -242,6 +256,9 @@ export class XdrWriter {
       if (v < 0n || v > UINT64_MAX) throw new RangeError(`uint64 out of range: ${v}`);
       hi = Number(v >> 32n);
       lo = Number(v & 0xffff_ffffn);
+      lastBig = v;
+      lastHi = hi;
+      lastLo = lo;
     }
     this.ensure(8);
     this.put32(hi);
@@ -265,20 +282,27 @@ export class XdrWriter {
   private zeros(n: number): void {
     if (n === 0) return;
     this.ensure(n);
-    this.buf.fill(0, this.pos, this.pos + n);
-    this.pos += n;
+    const b = this.buf;
+    let p = this.pos;
+    // Padding is 1–3 bytes: a loop beats fill()'s native call.
+    if (n <= SMALL_COPY_MAX) for (let i = 0; i < n; i++) b[p++] = 0;
+    else b.fill(0, p, (p += n));
+    this.pos = p;
   }
 
   private bytes(data: Buffer): void {
-    if (data.length >= XDR_ZERO_COPY_THRESHOLD) {
+    const n = data.length;
+    if (n >= XDR_ZERO_COPY_THRESHOLD) {
       this.flushSegment();
       this.done.push(data);
-      this.doneBytes += data.length;
+      this.doneBytes += n;
       return;
     }
-    this.ensure(data.length);
-    data.copy(this.buf, this.pos);
-    this.pos += data.length;
+    this.ensure(n);
+    // TypedArray.set, not Buffer.copy: names and handles are tens of bytes, and copy()'s
+    // argument handling costs more than their copy.
+    this.buf.set(data, this.pos);
+    this.pos += n;
   }
 
   /** Fixed-length opaque[n]: `data` must be exactly n bytes. */

@@ -114,3 +114,12 @@ test("xdr: writer rejects out-of-range values", () => {
   assert.throws(() => w.opaque(Buffer.alloc(65), 64), RangeError);
   assert.throws(() => w.opaqueFixed(Buffer.alloc(7), 8), RangeError);
 });
+
+test("xdr: uint64 words stay right when large values alternate (the writer remembers the last one split)", () => {
+  const a = 0xfedc_ba98_7654_3210n;
+  const b = 0x0123_4567_89ab_cdefn;
+  const w = new XdrWriter(8);
+  for (const v of [a, b, a, a, 5, b, 2 ** 40, a]) w.uint64(v);
+  const r = new XdrReader(w.toBuffer());
+  for (const v of [a, b, a, a, 5n, b, 2n ** 40n, a]) assert.equal(r.uint64(), v);
+});
