@@ -19,12 +19,15 @@ import {
   parseChunkKey,
   parseCookieKey,
   parseTombstoneKey,
+  readU64,
   tombstoneKey,
+  writeU64,
 } from "../../src/fs/keys.ts";
 import { KeyedMutex } from "../../src/fs/locks.ts";
 import { Clock, compareTime } from "../../src/fs/clock.ts";
 import {
   TombstoneKind,
+  decodeCookieEntry,
   decodeCookieValue,
   decodeCounter,
   decodeDirent,
@@ -155,6 +158,31 @@ describe("record codecs", () => {
     assert.deepEqual(decodeCookieValue(encodeCookieValue({ ino: 5, type: FileType.REG, name: Buffer.from("n") }), "x"), { ino: 5, type: FileType.REG, name: Buffer.from("n") });
     assert.deepEqual(decodeTombstone(encodeTombstone({ kind: TombstoneKind.DELETED, from: 3, to: 2 ** 40 }), 1), { kind: TombstoneKind.DELETED, from: 3, to: 2 ** 40 });
     for (const n of [0, 1, -1, 2 ** 53 - 1, -(2 ** 53 - 1)]) assert.equal(decodeCounter(encodeCounter(n), "c"), n);
+  });
+
+  it("u64 fields: big-endian, safe integers only, a short or oversized record is EIO", () => {
+    const b = Buffer.alloc(10, 0xee);
+    for (const n of [0, 1, 0xffff_ffff, 2 ** 32, 2 ** 40 + 12345, 2 ** 53 - 1]) {
+      writeU64(b, n, 1);
+      assert.equal(b.readBigUInt64BE(1), BigInt(n));
+      assert.equal(readU64(b, 1), n);
+    }
+    assert.equal(b[0], 0xee, "bytes before the field untouched");
+    assert.equal(b[9], 0xee, "bytes after the field untouched");
+    assert.throws(() => writeU64(b, 2 ** 53, 0), RangeError);
+    assert.throws(() => writeU64(b, 1, 3), RangeError);
+    const short = (f: () => unknown) => assert.throws(f, (e: unknown) => isFsError(e) && e.code === "EIO" && /offset 3/.test(String((e as Error).message)));
+    short(() => readU64(b, 3));
+    b.writeBigUInt64BE(1n << 53n, 0);
+    assert.throws(() => readU64(b, 0), (e: unknown) => isFsError(e) && e.code === "EIO");
+  });
+
+  it("listed cookie entries: cookie, inode, type and the name (a view of the record)", () => {
+    const rec = encodeCookieValue({ ino: 77, type: FileType.DIR, name: Buffer.from("sub") });
+    const e = decodeCookieEntry(9, rec, 4);
+    assert.deepEqual({ ...e, name: Buffer.from(e.name) }, { cookie: 9, ino: 77, type: FileType.DIR, name: Buffer.from("sub") });
+    assert.equal(e.name.buffer, rec.buffer, "no copy");
+    assert.throws(() => decodeCookieEntry(9, rec.subarray(0, 9), 4), /cookie 9 in directory 4: corrupt record/);
   });
 
   it("file handles carry the volume and inode, and reject foreign bytes", () => {
