@@ -10,9 +10,16 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { createBlockSealer } from "../src/crypto/block-sealer.ts";
 import { CryptoWorkers } from "../src/crypto/crypto-workers.ts";
-import { blockAad, SealError } from "../src/crypto/sealer.ts";
+import { blockAad, SealError, type PreparedBlock, type Sealer } from "../src/crypto/sealer.ts";
 import { cgroupCpuQuota, defaultCryptoThreads } from "../src/config/cpu.ts";
 import { Rng } from "../../test/support/random.ts";
+
+/** Prepares and seals every frame through `sealer` (the worker path when it has workers), each sealed frame joined. */
+async function sealAsyncAll(sealer: Sealer, plains: Buffer[], aads: Uint8Array[]): Promise<{ prepared: PreparedBlock[]; sealed: Buffer[] }> {
+  const prepared = await Promise.all(plains.map((p) => sealer.prepare(p)));
+  const sealed = await Promise.all(prepared.map((p, i) => p.sealAsync(aads[i]!).then((parts) => Buffer.concat(parts))));
+  return { prepared, sealed };
+}
 
 test("pooled and inline sealers read each other's frames; many frames in one turn travel as batches", async () => {
   const rng = Rng.fromEnv("crypto workers");
@@ -25,8 +32,7 @@ test("pooled and inline sealers read each other's frames; many frames in one tur
     // (more than one 8 MiB batch in total).
     const plains = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? Buffer.alloc(rng.int(0, 65536), `line ${i}\n`) : rng.bytes(rng.int(0, 65536))));
     const aads = plains.map((_, i) => blockAad("seg/x", i));
-    const prepared = await Promise.all(plains.map((p) => pooled.prepare(p)));
-    const sealed = await Promise.all(prepared.map((p, i) => p.sealAsync(aads[i]!).then((parts) => Buffer.concat(parts))));
+    const { prepared, sealed } = await sealAsyncAll(pooled, plains, aads);
     sealed.forEach((s, i) => assert.equal(s.length, prepared[i]!.sealedLength, `frame ${i}: length known before sealing`));
     const opened = await Promise.all(sealed.map((s, i) => inline.open(s, aads[i]!)));
     opened.forEach((o, i) => assert.ok(o.equals(plains[i]!), `frame ${i} sealed by a worker opens inline`));
@@ -61,8 +67,7 @@ test("inputs in shared memory are read in place, outputs come back moved or pack
     }
     const plains = Array.from({ length: 40 }, (_, i) => record.subarray(i * 32768, (i + 1) * 32768));
     const aads = plains.map((_, i) => blockAad("seg/shared", i));
-    const prepared = await Promise.all(plains.map((p) => pooled.prepare(p)));
-    const sealed = await Promise.all(prepared.map((p, i) => p.sealAsync(aads[i]!).then((parts) => Buffer.concat(parts))));
+    const { sealed } = await sealAsyncAll(pooled, plains, aads);
     const opened = await Promise.all(sealed.map((s, i) => inline.open(s, aads[i]!)));
     opened.forEach((o, i) => assert.ok(o.equals(plains[i]!), `frame ${i} sealed from shared memory opens inline`));
     // Sealed frames read into shared memory (as ranged reads of segments are) open in the worker.

@@ -29,11 +29,7 @@ export function encodeHandle(volumeId: Buffer, ino: number, generation = 0): Buf
   buf[0] = HANDLE_VERSION;
   buf.set(volumeId, 1);
   writeU64(buf, ino, 17);
-  const g = generation >>> 0;
-  buf[25] = g >>> 24;
-  buf[26] = g >>> 16;
-  buf[27] = g >>> 8;
-  buf[28] = g;
+  buf.writeUInt32BE(generation >>> 0, 25);
   return buf;
 }
 

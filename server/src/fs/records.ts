@@ -76,33 +76,22 @@ export function encodeCookieValue(v: CookieValue): Buffer {
   return buf;
 }
 
-/** `context` names the entry in the error. */
-export function decodeCookieValue(buf: Buffer, context: string): CookieValue {
-  const type = cookieValueType(buf, context);
-  return { ino: readU64(buf, 0), type, name: Buffer.from(buf.subarray(9)) };
-}
-
 /** A C|dir|cookie pair as a listing yields it. */
 export interface CookieEntry extends CookieValue {
   cookie: number;
 }
 
 /**
- * decodeCookieValue for listings, which decode thousands of entries a page: the object is built
- * in one go with its cookie, the error's context only on error, and the name is a view of `buf`
- * (a listing's entries live for one reply; they must not be kept).
+ * Decodes the value of C|dir|cookie. Listings decode thousands of entries a page: the object is
+ * built in one go with its cookie, the error's context only on error, and the name is a view of
+ * `buf` (a listing's entries live for one reply; copy the name to keep it).
  */
 export function decodeCookieEntry(cookie: number, buf: Buffer, dirIno: number): CookieEntry {
-  const type = cookieValueType(buf, undefined, dirIno, cookie);
-  return { cookie, ino: readU64(buf, 0), type, name: buf.subarray(9) };
-}
-
-function cookieValueType(buf: Buffer, context: string | undefined, dirIno = 0, cookie = 0): FileType {
   const type = buf[8];
   if (buf.length < 10 || type === undefined || !isFileType(type)) {
-    throw fsError("EIO", `directory cookie entry ${context ?? `cookie ${cookie} in directory ${dirIno}`}: corrupt record`);
+    throw fsError("EIO", `directory cookie entry: cookie ${cookie} in directory ${dirIno}: corrupt record`);
   }
-  return type;
+  return { cookie, ino: readU64(buf, 0), type, name: buf.subarray(9) };
 }
 
 // ---------------------------------------------------------------- tombstones

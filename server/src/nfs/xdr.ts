@@ -33,16 +33,15 @@ export function xdrOpaqueSize(n: number): number {
 }
 
 const UINT32_LIMIT = 0x1_0000_0000;
-/** The last uint64 above 2^53 the writer split into words (see XdrWriter.uint64). */
-let lastBig = -1n;
-let lastHi = 0;
-let lastLo = 0;
-/** Largest padding the writer zeroes in a loop instead of fill()'s native call. */
-const SMALL_COPY_MAX = 64;
 const UINT64_MAX = (1n << 64n) - 1n;
 const SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
+
+/** The last uint64 above 2^53 the writer split into words (see XdrWriter.uint64). */
+let lastBig = -1n;
+let lastHi = 0;
+let lastLo = 0;
 
 export class XdrReader {
   readonly buf: Buffer;
@@ -279,14 +278,13 @@ export class XdrWriter {
     return this.uint32(v ? 1 : 0);
   }
 
-  private zeros(n: number): void {
+  /** XDR padding (0–3 bytes): a loop, cheaper than fill()'s native call for so few. */
+  private pad(n: number): void {
     if (n === 0) return;
     this.ensure(n);
     const b = this.buf;
     let p = this.pos;
-    // Padding is 1–3 bytes: a loop beats fill()'s native call.
-    if (n <= SMALL_COPY_MAX) for (let i = 0; i < n; i++) b[p++] = 0;
-    else b.fill(0, p, (p += n));
+    for (let i = 0; i < n; i++) b[p++] = 0;
     this.pos = p;
   }
 
@@ -309,7 +307,7 @@ export class XdrWriter {
   opaqueFixed(data: Buffer, n = data.length): this {
     if (data.length !== n) throw new RangeError(`opaque[${n}] given ${data.length} bytes`);
     this.bytes(data);
-    this.zeros(xdrPad(n));
+    this.pad(xdrPad(n));
     return this;
   }
 
@@ -317,7 +315,7 @@ export class XdrWriter {
   opaqueParts(parts: readonly Buffer[], length: number): this {
     this.uint32(length);
     for (const p of parts) this.bytes(p);
-    this.zeros(xdrPad(length));
+    this.pad(xdrPad(length));
     return this;
   }
 
@@ -326,7 +324,7 @@ export class XdrWriter {
     if (data.length > max) throw new RangeError(`opaque length ${data.length} exceeds maximum ${max}`);
     this.uint32(data.length);
     this.bytes(data);
-    this.zeros(xdrPad(data.length));
+    this.pad(xdrPad(data.length));
     return this;
   }
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decodeInode } from "../../src/fs/inode-codec.ts";
 import { KeyKind, parseCookieKey, readU64 } from "../../src/fs/keys.ts";
-import { decodeCookieValue, decodeDirent } from "../../src/fs/records.ts";
+import { decodeCookieEntry, decodeDirent } from "../../src/fs/records.ts";
 import { FileType, StableHow } from "../../src/fs/types.ts";
 import type { Db } from "../../src/lsm/db.ts";
 import { Rng } from "../../../test/support/random.ts";
@@ -31,7 +31,10 @@ async function checkConsistency(fs: ZeroFs, db: Db): Promise<void> {
     const v = decodeDirent(e.value, name);
     byName.set(`${dir}/${name}`, { dir, ino: v.ino, cookie: v.cookie, type: v.type });
   }
-  const byCookie = (await scanKind(db, KeyKind.COOKIE)).map((e) => ({ ...parseCookieKey(e.key), v: decodeCookieValue(e.value, "c") }));
+  const byCookie = (await scanKind(db, KeyKind.COOKIE)).map((e) => {
+    const k = parseCookieKey(e.key);
+    return { ...k, v: decodeCookieEntry(k.cookie, e.value, k.dir) };
+  });
   assert.equal(byCookie.length, byName.size, "both entry indexes have the same size");
   const refs = new Map<number, number>();
   const subdirs = new Map<number, number>();
