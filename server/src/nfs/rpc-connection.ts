@@ -113,7 +113,8 @@ export class RpcConnection {
     this.dispatch = dispatch;
     this.events = events;
     this.log = log.child({ conn: id, peer: `${this.remoteAddress}:${this.remotePort}` });
-    this.decoder = new RecordDecoder(limits.maxRecordBytes);
+    // The socket's chunks are seen by nobody else: the decoder frees them once copied.
+    this.decoder = new RecordDecoder(limits.maxRecordBytes, { consumeChunks: true });
     this.lastActivity = performance.now();
     this.lastWriteProgress = this.lastActivity;
 

@@ -15,7 +15,7 @@ import {
 import { ObjectNotFoundError, ObjectStoreError, PreconditionFailedError, StoreConfigError, type StoreOp } from "./errors.ts";
 import { assertValidKey, assertValidPrefix, assertValidRange, compareKeys } from "./keys.ts";
 import { type ByteRange, joinBody, type ObjectMeta, type ObjectStore, type PutBody, type PutResult, type RequestOptions } from "./object-store.ts";
-import { handOffBuffer } from "./shared-buffer.ts";
+import { copyInto, handOffBuffer } from "./shared-buffer.ts";
 
 export interface S3StoreOptions {
   bucket: string;
@@ -376,13 +376,16 @@ async function readBody(body: AsyncIterable<Uint8Array>, contentLength: number |
     return Buffer.concat(chunks);
   }
   // Mostly runs of sealed frames, opened next by the crypto workers: see shared-buffer.ts.
-  const buf = handOffBuffer(contentLength);
+  // Allocated at the first chunk, placed at its alignment (the chunks after it are whole
+  // socket reads, 8-aligned, and copy as words).
+  let buf: Buffer | undefined;
   let at = 0;
   for await (const c of body) {
     if (at + c.length > contentLength) throw new Error(`GET ${key}: the body is longer than its Content-Length of ${contentLength} bytes`);
-    buf.set(c, at);
+    buf ??= handOffBuffer(contentLength, c.byteOffset);
+    copyInto(buf, at, c);
     at += c.length;
   }
   if (at !== contentLength) throw new Error(`GET ${key}: the body ended after ${at} of ${contentLength} bytes`);
-  return buf;
+  return buf ?? Buffer.alloc(0);
 }

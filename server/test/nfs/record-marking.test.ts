@@ -117,3 +117,67 @@ test("record marking: frameRecord sets the last-fragment bit and length", () => 
   const joined = Buffer.concat(framed);
   assert.deepEqual(new RecordDecoder().push(joined), [Buffer.from("abcdefg")]);
 });
+
+/** Whether a chunk's memory was released (its ArrayBuffer detached). */
+function freed(b: Buffer): boolean {
+  return (b.buffer as ArrayBuffer).detached;
+}
+
+/** `stream` cut into chunks that each own their ArrayBuffer, as a socket's reads do. */
+function ownedChunks(stream: Buffer, sizes: () => number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < stream.length; ) {
+    const n = Math.min(sizes(), stream.length - at);
+    const c = Buffer.from(new ArrayBuffer(n));
+    c.set(stream.subarray(at, at + n));
+    out.push(c);
+    at += n;
+  }
+  return out;
+}
+
+test("record marking: consumed chunks are freed once copied, never while a record views them", () => {
+  const rng = Rng.fromEnv("record consume");
+  for (let round = 0; round < 200; round++) {
+    const records: Buffer[] = [];
+    const parts: Buffer[] = [];
+    for (let i = 0, n = rng.int(1, 12); i < n; i++) {
+      const rec = rng.bytes(rng.chance(0.3) ? rng.int(20_000, 200_000) : rng.int(1, 300));
+      records.push(rec);
+      // Some records in several fragments.
+      const cut = rng.chance(0.2) ? rng.int(0, rec.length) : 0;
+      if (cut > 0) parts.push(fragment(rec.subarray(0, cut), false));
+      parts.push(fragment(rec.subarray(cut), true));
+    }
+    const stream = Buffer.concat(parts);
+    const chunks = ownedChunks(stream, () => (rng.chance(0.5) ? 65536 : rng.int(1, 70_000)));
+    const d = new RecordDecoder(1024 * 1024, { consumeChunks: true });
+    const got: Buffer[] = [];
+    for (const c of chunks) got.push(...d.push(c));
+    // A record viewing a freed chunk would read as empty here.
+    assert.equal(got.length, records.length, `round ${round}`);
+    got.forEach((r, i) => assert.ok(r.equals(records[i]!), `round ${round}: record ${i} (${records[i]!.length} bytes)`));
+    const viewed = new Set(got.map((r) => r.buffer));
+    for (const c of chunks) {
+      if (viewed.has(c.buffer)) assert.ok(!freed(c), "a chunk a record views is kept");
+      else assert.ok(freed(c), `round ${round}: a chunk whose bytes were copied is freed`);
+    }
+  }
+});
+
+test("record marking: a chunk holding the start of a record is freed when that record completes", () => {
+  const body = new Rng(5).bytes(150_000);
+  const [a, b, c] = ownedChunks(fragment(body, true), () => 65536);
+  const d = new RecordDecoder(1024 * 1024, { consumeChunks: true });
+  assert.deepEqual(d.push(a!), []);
+  assert.deepEqual(d.push(b!), []);
+  assert.ok(!freed(a!) && !freed(b!), "their bytes are still only viewed");
+  const [rec] = d.push(c!);
+  assert.ok(rec!.equals(body));
+  assert.ok(freed(a!) && freed(b!) && freed(c!));
+  // Without consumeChunks the caller's chunks are left alone.
+  const [x, y] = ownedChunks(fragment(body, true), () => 100_000);
+  const keep = new RecordDecoder(1024 * 1024);
+  assert.ok(keep.push(x!).length === 0 && keep.push(y!)[0]!.equals(body));
+  assert.ok(!freed(x!) && !freed(y!));
+});

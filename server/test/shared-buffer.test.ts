@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { copyInto, handOffBuffer, SHARED_BUFFER_MIN_BYTES } from "../src/store/shared-buffer.ts";
+import { Rng } from "../../test/support/random.ts";
+
+test("handOffBuffer: shared memory from the threshold on, placed at the requested phase", () => {
+  assert.ok(!(handOffBuffer(SHARED_BUFFER_MIN_BYTES - 1).buffer instanceof SharedArrayBuffer));
+  for (let phase = 0; phase < 20; phase++) {
+    const b = handOffBuffer(SHARED_BUFFER_MIN_BYTES, phase);
+    assert.ok(b.buffer instanceof SharedArrayBuffer);
+    assert.equal(b.length, SHARED_BUFFER_MIN_BYTES);
+    assert.equal(b.byteOffset % 8, phase % 8);
+    assert.equal(b.byteOffset + b.length, b.buffer.byteLength, "no bytes wasted beyond the phase");
+  }
+});
+
+test("copyInto: equal to set() for every alignment, length and kind of memory (NaN bit patterns included)", () => {
+  const rng = Rng.fromEnv("copyInto");
+  // 8-byte groups that are NaNs as float64 (signalling, quiet, with payloads), between random bytes.
+  const nans = ["7ff0000000000001", "fff8000000000000", "7ff8dead00beef01", "ffffffffffffffff", "7ff4000000000000"].map((h) => Buffer.from(h, "hex"));
+  for (let round = 0; round < 300; round++) {
+    const n = rng.int(0, 3000);
+    const srcMem = Buffer.from(rng.chance(0.5) ? new SharedArrayBuffer(n + 16) : new ArrayBuffer(n + 16));
+    srcMem.set(rng.bytes(n + 16));
+    for (let i = 0; i + 8 <= srcMem.length; i += rng.int(8, 64)) srcMem.set(nans[rng.int(0, nans.length - 1)]!, i);
+    const src = srcMem.subarray(rng.int(0, 15), undefined).subarray(0, n);
+    const dstLen = n + rng.int(0, 40);
+    const phase = rng.int(0, 7);
+    const dst = rng.chance(0.8) ? Buffer.from(new SharedArrayBuffer(dstLen + phase), phase, dstLen) : Buffer.alloc(dstLen);
+    const at = rng.int(0, dstLen - n);
+    const expected = Buffer.from(dst);
+    expected.set(src, at);
+    copyInto(dst, at, src);
+    assert.ok(dst.equals(expected), `round ${round}: ${n} bytes from offset ${src.byteOffset} to ${dst.byteOffset}+${at}`);
+  }
+  // The word path proper: equally aligned, long, into shared memory.
+  const src = Buffer.from(new ArrayBuffer(70_003)).subarray(3);
+  src.set(rng.bytes(src.length));
+  for (let i = 5; i + 8 <= src.length; i += 97) src.set(nans[i % nans.length]!, i);
+  const dst = handOffBuffer(src.length, src.byteOffset);
+  copyInto(dst, 0, src);
+  assert.ok(dst.equals(src));
+});
+
+test("copyInto: refuses a copy beyond the destination", () => {
+  assert.throws(() => copyInto(Buffer.alloc(10), 5, Buffer.alloc(6)), RangeError);
+  assert.throws(() => copyInto(Buffer.alloc(10), -1, Buffer.alloc(1)), RangeError);
+});
