@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import { Db } from "../../src/lsm/db.ts";
 import { decodePieces, encodePieces, overlay, pieceBytes, trimPieces, type Piece } from "../../src/fs/extent-map.ts";
 import { BLOCK_SIZE, allExtentsRange, parseExtentKey } from "../../src/fs/keys.ts";
+import { CACHED_WRITE_MAX_BYTES } from "../../src/fs/extent-data.ts";
 import { StableHow } from "../../src/fs/types.ts";
 import { ZeroFs } from "../../src/fs/zerofs.ts";
 import { FaultInjectingStore } from "../../src/store/fault-store.ts";
@@ -144,6 +145,37 @@ describe("file data, layout 2 (segments)", () => {
       store.segmentGets = 0;
       assert.ok((await fs.read(root, f, 100_000, 5000)).data.equals(data.subarray(100_000, 105_000)));
       assert.equal(store.segmentGets, 1);
+    } finally {
+      await fs.close();
+      await db.close();
+    }
+  });
+
+  it("small WRITEs stay in the extent cache for reads after them; a streaming (1 MiB) WRITE's frames are opened from the segment", async () => {
+    class CountingStore extends MemoryStore {
+      segmentGets = 0;
+      override get(key: string, range?: { offset: number; length: number }): Promise<Buffer> {
+        if (key.startsWith("seg/")) this.segmentGets++;
+        return super.get(key, range);
+      }
+    }
+    const store = new CountingStore();
+    const db = await Db.open(store, testKeys(), SMALL_DB);
+    const fs = await ZeroFs.open(db, {});
+    try {
+      const f = await newFile(fs);
+      const rng = new Rng(21);
+      const small = rng.bytes(CACHED_WRITE_MAX_BYTES / 2);
+      const large = rng.bytes(1 << 20);
+      await fs.write(root, f, 1 << 20, small, StableHow.FILE_SYNC);
+      await fs.write(root, f, 4 << 20, large, StableHow.FILE_SYNC);
+      const hits0 = db.segments.stats().reader.hits;
+      assert.ok((await fs.read(root, f, 1 << 20, small.length)).data.equals(small));
+      assert.equal(store.segmentGets, 0, "the small write is read from memory");
+      assert.equal(db.segments.stats().reader.hits - hits0, small.length / B);
+      assert.ok((await fs.read(root, f, 4 << 20, large.length)).data.equals(large));
+      assert.ok(store.segmentGets >= 1, "the 1 MiB write was not kept: its frames come from the segment");
+      assert.equal(db.segments.stats().reader.hits - hits0, small.length / B);
     } finally {
       await fs.close();
       await db.close();

@@ -42,12 +42,13 @@ export class Segments {
   }
 
   /**
-   * Appends a prepared frame whose plaintext is `plain` (kept in the extent cache, so the caller
-   * must not modify it afterwards). Call `settle` once the pointer's batch is applied or dropped.
+   * Appends a prepared frame whose plaintext is `plain` (kept in the extent cache when `cache`,
+   * so the caller must not modify it afterwards). Call `settle` once the pointer's batch is
+   * applied or dropped.
    */
-  append(prepared: PreparedBlock, plain: Buffer): FrameRef {
+  append(prepared: PreparedBlock, plain: Buffer, cache = true): FrameRef {
     const ref = this.writer.append(prepared);
-    this.reader.remember(ref, plain);
+    if (cache) this.reader.remember(ref, plain);
     return ref;
   }
 
