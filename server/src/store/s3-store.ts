@@ -360,6 +360,24 @@ function isNotFound(err: unknown): boolean {
   return NOT_FOUND_NAMES.has(name) || (statusOf(err) === 404 && name !== "NoSuchBucket");
 }
 
+/**
+ * Frees a body chunk's memory once copied, when the chunk is a whole ArrayBuffer of its own (a
+ * socket read the HTTP parser passed on as it was; the first chunk, which shares its read with
+ * the response's headers, is left to the collector). Nothing else holds a chunk once the body
+ * stream has handed it on. Why: V8 runs a full collection of the event loop's heap for every
+ * ~64 MiB of ArrayBuffers allocated, and the socket's reads were a third of them on a cold
+ * read (1 GiB from versitygw: 51 -> 33 such collections, 3.9 -> 2.7 CPU-s of collector time).
+ */
+function release(c: Uint8Array): void {
+  const ab = c.buffer;
+  if (ab instanceof SharedArrayBuffer || c.byteOffset !== 0 || c.byteLength !== ab.byteLength || ab.byteLength === 0) return;
+  try {
+    ab.transfer(0);
+  } catch {
+    // Not detachable (memory some native code owns): the collector frees it.
+  }
+}
+
 /** Larger announced bodies are not allocated up front: memory follows the bytes that arrive. */
 const MAX_PREALLOCATED_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -369,7 +387,7 @@ const MAX_PREALLOCATED_BODY_BYTES = 64 * 1024 * 1024;
  * Without a usable Content-Length, or with one beyond MAX_PREALLOCATED_BODY_BYTES (a server
  * that ignored the Range of a huge object), the chunks are joined at the end.
  */
-async function readBody(body: AsyncIterable<Uint8Array>, contentLength: number | undefined, key: string): Promise<Buffer> {
+export async function readBody(body: AsyncIterable<Uint8Array>, contentLength: number | undefined, key: string): Promise<Buffer> {
   if (contentLength === undefined || !Number.isSafeInteger(contentLength) || contentLength < 0 || contentLength > MAX_PREALLOCATED_BODY_BYTES) {
     const chunks: Uint8Array[] = [];
     for await (const c of body) chunks.push(c);
@@ -385,6 +403,7 @@ async function readBody(body: AsyncIterable<Uint8Array>, contentLength: number |
     buf ??= handOffBuffer(contentLength, c.byteOffset);
     copyInto(buf, at, c);
     at += c.length;
+    release(c);
   }
   if (at !== contentLength) throw new Error(`GET ${key}: the body ended after ${at} of ${contentLength} bytes`);
   return buf ?? Buffer.alloc(0);
