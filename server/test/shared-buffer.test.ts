@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { copyInto, handOffBuffer, SHARED_BUFFER_MIN_BYTES } from "../src/store/shared-buffer.ts";
+import { copyInto, handOffBuffer, releaseNow, SHARED_BUFFER_MIN_BYTES } from "../src/store/shared-buffer.ts";
 import { Rng } from "../../test/support/random.ts";
 
 test("handOffBuffer: shared memory from the threshold on, placed at the requested phase", () => {
@@ -45,4 +45,18 @@ test("copyInto: equal to set() for every alignment, length and kind of memory (N
 test("copyInto: refuses a copy beyond the destination", () => {
   assert.throws(() => copyInto(Buffer.alloc(10), 5, Buffer.alloc(6)), RangeError);
   assert.throws(() => copyInto(Buffer.alloc(10), -1, Buffer.alloc(1)), RangeError);
+});
+
+test("releaseNow: frees a buffer that is a whole ArrayBuffer of its own, nothing else", () => {
+  const own = Buffer.from(new ArrayBuffer(1000));
+  assert.equal(releaseNow(own), true);
+  assert.equal(own.length, 0, "its views read as empty");
+  const big = new ArrayBuffer(1000);
+  assert.equal(releaseNow(Buffer.from(big, 10, 100)), false, "a view into a larger buffer");
+  assert.equal(big.byteLength, 1000);
+  const pooled = Buffer.from("a small string lives in Node's shared pool");
+  assert.equal(releaseNow(pooled), false);
+  assert.equal(pooled.toString(), "a small string lives in Node's shared pool");
+  assert.equal(releaseNow(handOffBuffer(SHARED_BUFFER_MIN_BYTES)), false, "shared memory cannot be detached");
+  assert.equal(releaseNow(new Uint8Array(0)), false);
 });

@@ -8,7 +8,7 @@
  * against the record cap before a single byte is accumulated, and nothing is ever allocated
  * from a declared length — buffers grow only with bytes actually received (at most 2x).
  */
-import { copyInto, handOffBuffer } from "../store/shared-buffer.ts";
+import { copyInto, handOffBuffer, releaseNow } from "../store/shared-buffer.ts";
 
 /** Largest READ/WRITE payload we advertise (FSINFO rtmax/wtmax) is 1 MiB; records carry more room. */
 export const DEFAULT_MAX_RECORD_BYTES = 4 * 1024 * 1024 + 64 * 1024;
@@ -48,7 +48,7 @@ export class RecordDecoder {
   /** Whether fed chunks are ours to free once their bytes are copied (see `push`). */
   private readonly consumeChunks: boolean;
   /** Fed chunks to free once the pieces viewing them are copied. */
-  private deferred: ArrayBuffer[] = [];
+  private deferred: Buffer[] = [];
 
   /**
    * `consumeChunks`: the caller hands each chunk over (a socket's reads, seen by nobody else).
@@ -130,21 +130,25 @@ export class RecordDecoder {
     return out;
   }
 
-  /** Frees `chunk` (and earlier chunks waiting on copied pieces) where nothing views it any more. */
+  /**
+   * Frees `chunk` (and earlier chunks that waited for their pieces to be copied) if no record
+   * returned and no piece held is a view of it (see releaseNow: only a chunk that is a whole
+   * ArrayBuffer of its own is freed).
+   */
   private release(chunk: Buffer, out: readonly Buffer[]): void {
-    const viewed = (ab: ArrayBufferLike): boolean => out.some((r) => r.buffer === ab) || this.pieces.some((p) => p.buffer === ab);
+    const inRecords = (ab: ArrayBufferLike): boolean => out.some((r) => r.buffer === ab);
+    const inPieces = (ab: ArrayBufferLike): boolean => this.pieces.some((p) => p.buffer === ab);
     if (this.deferred.length > 0) {
-      const still: ArrayBuffer[] = [];
-      for (const ab of this.deferred) {
-        if (this.pieces.some((p) => p.buffer === ab)) still.push(ab);
-        else if (!out.some((r) => r.buffer === ab)) detach(ab);
+      const still: Buffer[] = [];
+      for (const c of this.deferred) {
+        if (inPieces(c.buffer)) still.push(c);
+        else if (!inRecords(c.buffer)) releaseNow(c);
       }
       this.deferred = still;
     }
-    const ab = chunk.buffer;
-    if (ab instanceof SharedArrayBuffer || chunk.byteOffset !== 0 || chunk.byteLength !== ab.byteLength || ab.byteLength === 0) return;
-    if (!viewed(ab)) detach(ab);
-    else if (!out.some((r) => r.buffer === ab)) this.deferred.push(ab);
+    if (inRecords(chunk.buffer)) return;
+    if (inPieces(chunk.buffer)) this.deferred.push(chunk);
+    else releaseNow(chunk);
   }
 
   private append(piece: Buffer): void {
@@ -193,15 +197,6 @@ export class RecordDecoder {
     this.pieces = [];
     this.recordBytes = 0;
     return rec;
-  }
-}
-
-/** Frees an ArrayBuffer's memory now (it becomes empty); one that cannot be detached is left to GC. */
-function detach(ab: ArrayBuffer): void {
-  try {
-    ab.transfer(0);
-  } catch {
-    // Not detachable (a Buffer pool slab, memory of some native code): garbage collection frees it.
   }
 }
 

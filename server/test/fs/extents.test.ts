@@ -36,6 +36,15 @@ async function readAll(fs: ZeroFs, ino: number): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
+/** Counts the GETs of segment objects. */
+class SegmentCountingStore extends MemoryStore {
+  segmentGets = 0;
+  override get(key: string, range?: { offset: number; length: number }): Promise<Buffer> {
+    if (key.startsWith("seg/")) this.segmentGets++;
+    return super.get(key, range);
+  }
+}
+
 const frame = (seq: number) => ({ epoch: 1, seq, offset: seq * 100, length: 50 });
 
 describe("extent map (pure)", () => {
@@ -120,14 +129,7 @@ describe("file data, layout 2 (segments)", () => {
     }));
 
   it("a cold 1 MiB read of sequentially written data is one ranged GET, not one per frame", async () => {
-    class CountingStore extends MemoryStore {
-      segmentGets = 0;
-      override get(key: string, range?: { offset: number; length: number }): Promise<Buffer> {
-        if (key.startsWith("seg/")) this.segmentGets++;
-        return super.get(key, range);
-      }
-    }
-    const store = new CountingStore();
+    const store = new SegmentCountingStore();
     const dbOpts = { ...SMALL_DB, extentCacheBytes: 1 };
     let db = await Db.open(store, testKeys(), dbOpts);
     let fs = await ZeroFs.open(db, {});
@@ -152,14 +154,7 @@ describe("file data, layout 2 (segments)", () => {
   });
 
   it("small WRITEs stay in the extent cache for reads after them; a streaming (1 MiB) WRITE's frames are opened from the segment", async () => {
-    class CountingStore extends MemoryStore {
-      segmentGets = 0;
-      override get(key: string, range?: { offset: number; length: number }): Promise<Buffer> {
-        if (key.startsWith("seg/")) this.segmentGets++;
-        return super.get(key, range);
-      }
-    }
-    const store = new CountingStore();
+    const store = new SegmentCountingStore();
     const db = await Db.open(store, testKeys(), SMALL_DB);
     const fs = await ZeroFs.open(db, {});
     try {
