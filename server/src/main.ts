@@ -33,7 +33,7 @@ const log = createLogger(config.logLevel, config.logFormat);
 for (const w of config.warnings) log.warn(w.details, w.message);
 
 async function rotatePassword(cfg: Config, newPassword: string): Promise<void> {
-  const store = openStore(cfg.url, storeOptions(cfg));
+  const store = await openStore(cfg.url, storeOptions(cfg));
   // Two Argon2id derivations (old and new password) and one conditional PUT: seconds, so a
   // person at the terminal sees that it is working.
   const progress = new Progress(log, { task: "password-change", label: "password change", unit: "steps", total: 1, fields: { url: cfg.url } });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, readdir, rm, stat, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -192,13 +192,33 @@ describe("LocalStore specifics", () => {
 
   it("openStore maps paths and file:// URLs to LocalStore and rejects unknown schemes", async () => {
     const dir = await freshDir();
-    const a = openStore(dir);
+    const a = await openStore(dir);
     assert.ok(a instanceof LocalStore);
     assert.equal(a.description, `file://${dir}`);
-    const b = openStore(pathToFileURL(dir).href);
+    const b = await openStore(pathToFileURL(dir).href);
     assert.ok(b instanceof LocalStore && b.root === dir);
-    assert.throws(() => openStore("gs://bucket/x"), /unsupported store URL scheme "gs:"/);
-    assert.throws(() => openStore("s3://bucket/x"), /S3 connection options/);
-    assert.throws(() => openStore(""), /empty/);
+    await assert.rejects(openStore("gs://bucket/x"), /unsupported store URL scheme "gs:"/);
+    await assert.rejects(openStore("s3://bucket/x"), /S3 connection options/);
+    await assert.rejects(openStore("s3://Bad_Bucket/x", { s3: { region: "us-east-1" } }), /not a valid bucket name/);
+    await assert.rejects(openStore(""), /empty/);
+  });
+
+  it("a local volume's store does not load the AWS SDK (it is loaded for s3:// URLs only)", async () => {
+    const dir = await freshDir();
+    // A fresh process sees every module it loads through a resolve hook.
+    const script = `
+      import { registerHooks } from "node:module";
+      const seen = [];
+      registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); seen.push(r.url); return r; } });
+      const { openStore } = await import(${JSON.stringify(new URL("../src/store/index.ts", import.meta.url).href)});
+      await openStore(${JSON.stringify(dir)});
+      const before = seen.filter((u) => u.includes("@aws-sdk")).length;
+      await openStore("s3://bucket/x", { s3: { region: "us-east-1" } });
+      process.stdout.write(JSON.stringify({ before, after: seen.filter((u) => u.includes("@aws-sdk")).length }));
+    `;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    const { before, after } = JSON.parse(out) as { before: number; after: number };
+    assert.equal(before, 0, "no @aws-sdk module loaded for a local store");
+    assert.ok(after > 0, "the s3:// URL loads it (the hook sees modules)");
   });
 });

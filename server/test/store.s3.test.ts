@@ -3,7 +3,8 @@ import { createServer } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { ObjectStoreError, StoreConfigError } from "../src/store/errors.ts";
 import { openStore } from "../src/store/index.ts";
-import { S3Store, parseS3Url } from "../src/store/s3-store.ts";
+import { S3Store } from "../src/store/s3-store.ts";
+import { parseS3Url } from "../src/store/s3-url.ts";
 import { createS3StoreForTest, startVersitygw, type Versitygw } from "../../test/support/versitygw.ts";
 import { storeConformance } from "./store-conformance.ts";
 
@@ -125,7 +126,7 @@ describe("S3Store specifics", () => {
 
   it("openStore opens s3:// URLs with caller-supplied connection options", async () => {
     const g = gateway();
-    const store = openStore(`s3://${g.bucket}/via-url`, {
+    const store = await openStore(`s3://${g.bucket}/via-url`, {
       s3: { endpoint: g.endpoint, region: g.region, accessKeyId: g.accessKeyId, secretAccessKey: g.secretAccessKey, allowHttp: true },
     });
     assert.ok(store instanceof S3Store);

@@ -39,7 +39,7 @@ export async function openDatabase(cfg: DatabaseConfig): Promise<OpenDatabase> {
   // SSTs and segments are written once under names never reused: a local volume may keep
   // their files open between reads.
   const immutable = (k: string): boolean => k.startsWith(SST_DIR) || k.startsWith(SEGMENT_DIR);
-  const opened = openStore(cfg.url, { ...cfg.store, local: { readHandles: { maxOpen: READ_HANDLES, immutable }, ...cfg.store?.local } });
+  const opened = await openStore(cfg.url, { ...cfg.store, local: { readHandles: { maxOpen: READ_HANDLES, immutable }, ...cfg.store?.local } });
   const base = cfg.wrapStore ? cfg.wrapStore(opened) : opened;
   try {
     const keyring = await openKeyring(base, cfg.password, cfg.keyring);

@@ -15,6 +15,7 @@ import {
 import { ObjectNotFoundError, ObjectStoreError, PreconditionFailedError, StoreConfigError, type StoreOp } from "./errors.ts";
 import { assertValidKey, assertValidPrefix, assertValidRange, compareKeys } from "./keys.ts";
 import { type ByteRange, joinBody, type ObjectMeta, type ObjectStore, type PutBody, type PutResult, type RequestOptions } from "./object-store.ts";
+import { normalizePrefix } from "./s3-url.ts";
 import { copyInto, handOffBuffer, releaseNow } from "./shared-buffer.ts";
 
 export interface S3StoreOptions {
@@ -69,30 +70,6 @@ export function isThrottle(err: unknown): boolean {
   const status = statusOf(err);
   // S3 answers 503 (SlowDown, or a bare Service Unavailable) to slow clients down.
   return status === 429 || status === 503 || THROTTLE_NAMES.has(e.name ?? "") || THROTTLE_NAMES.has(e.code ?? "");
-}
-
-/** Parses `s3://bucket/some/prefix` into the bucket and a normalized prefix (`some/prefix/`). */
-export function parseS3Url(url: string): { bucket: string; prefix: string } {
-  const m = /^s3:\/\/([^/?#]*)(\/[^?#]*)?$/.exec(url);
-  if (!m) {
-    throw new StoreConfigError(`invalid S3 URL ${JSON.stringify(url)}: expected s3://bucket or s3://bucket/prefix (no query or fragment)`);
-  }
-  const bucket = m[1] ?? "";
-  if (!/^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$/.test(bucket)) {
-    throw new StoreConfigError(`invalid S3 URL ${JSON.stringify(url)}: bucket ${JSON.stringify(bucket)} is not a valid bucket name (3-63 lowercase letters, digits, '.', '-')`);
-  }
-  return { bucket, prefix: normalizePrefix((m[2] ?? "").replace(/^\//, ""), url) };
-}
-
-function normalizePrefix(prefix: string, context: string): string {
-  const trimmed = prefix.replace(/\/+$/, "");
-  if (trimmed === "") return "";
-  for (const seg of trimmed.split("/")) {
-    if (seg === "" || seg === "." || seg === "..") {
-      throw new StoreConfigError(`invalid S3 prefix in ${JSON.stringify(context)}: empty, '.' or '..' path segment`);
-    }
-  }
-  return `${trimmed}/`;
 }
 
 /** Shape of the SDK's service and network errors, as far as we read them. */
