@@ -47,7 +47,7 @@ export class RecordDecoder {
   private acc: Buffer | null = null;
   /** Whether fed chunks are ours to free once their bytes are copied (see `push`). */
   private readonly consumeChunks: boolean;
-  /** Fed chunks to free once the pieces viewing them are copied. */
+  /** Fed chunks to free once the pieces viewing them are copied (at most one per held piece). */
   private deferred: Buffer[] = [];
 
   /**
