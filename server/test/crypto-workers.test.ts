@@ -13,6 +13,7 @@ import { CryptoWorkers } from "../src/crypto/crypto-workers.ts";
 import { blockAad, SealError, type PreparedBlock, type Sealer } from "../src/crypto/sealer.ts";
 import { cgroupCpuQuota, defaultCryptoThreads } from "../src/config/cpu.ts";
 import { Rng } from "../../test/support/random.ts";
+import { runNode } from "../../test/support/run-node.ts";
 
 /** Prepares and seals every frame through `sealer` (the worker path when it has workers), each sealed frame joined. */
 async function sealAsyncAll(sealer: Sealer, plains: Buffer[], aads: Uint8Array[]): Promise<{ prepared: PreparedBlock[]; sealed: Buffer[] }> {
@@ -123,4 +124,20 @@ test("default crypto threads follow the usable CPUs: a cgroup quota lowers them;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("idle workers do not keep the process alive: a process whose second worker never got a batch exits by itself", async () => {
+  // Two workers, one seal: the batch goes to one of them, the other never works. Adding the
+  // "message" listener after unref() used to ref the idle worker's port again, and such a
+  // process (a CLI run, a test's child) never exited.
+  const url = new URL("../src/crypto/crypto-workers.ts", import.meta.url).href;
+  const code = `
+    import { CryptoWorkers } from ${JSON.stringify(url)};
+    const w = new CryptoWorkers(2);
+    w.register(new Uint8Array(32));
+    await w.seal(0, new Uint8Array(100), 0, new Uint8Array(8));
+    process.stdout.write("sealed");`;
+  const { stdout, stderr, code: exit } = await runNode(["--input-type=module", "-e", code], 20_000);
+  assert.equal(exit, 0, `the process exited by itself (stderr: ${stderr})`);
+  assert.equal(stdout, "sealed");
 });

@@ -8,6 +8,7 @@ import { pathToFileURL } from "node:url";
 import { createHash } from "node:crypto";
 import { ObjectStoreError, PreconditionFailedError } from "../src/store/errors.ts";
 import { openStore } from "../src/store/index.ts";
+import { messageBody, PUBLISH_MAX_BYTES } from "../src/store/local-publish.ts";
 import { LocalStore } from "../src/store/local-store.ts";
 import { storeConformance } from "./store-conformance.ts";
 
@@ -111,13 +112,59 @@ describe("LocalStore specifics", () => {
     try {
       await store.putIfAbsent("wal/00000000000000000001", Buffer.from("one"));
       await rm(join(root, "wal"), { recursive: true });
+      // The publisher thread finds the folder gone; the event loop's path makes it again.
       await store.putIfAbsent("wal/00000000000000000002", Buffer.from("two"));
+      assert.equal(store.publishedOnThread, 0);
       assert.equal((await store.get("wal/00000000000000000002")).toString(), "two");
       await assert.rejects(store.putIfAbsent("wal/00000000000000000002", Buffer.from("again")), PreconditionFailedError);
       assert.deepEqual((await readdir(join(root, "wal"))).sort(), ["00000000000000000002"]);
     } finally {
       await store.close();
     }
+  });
+
+  it("small create-once objects go to a publisher thread: the same bytes, etag, mode and conflicts as the thread-pool path", async () => {
+    const root = join(await freshDir(), "root");
+    const store = new LocalStore(root);
+    try {
+      // The folder's first object makes the folder on the event loop's path.
+      await store.putIfAbsent("wal/00000000000000000001", Buffer.from("one"));
+      assert.equal(store.publishedOnThread, 0);
+      // A view into a larger buffer: only its bytes are sent and stored.
+      const { etag } = await store.putIfAbsent("wal/00000000000000000002", Buffer.from("..two..").subarray(2, 5));
+      assert.equal(store.publishedOnThread, 1);
+      assert.equal((await store.get("wal/00000000000000000002")).toString(), "two");
+      assert.equal((await store.head("wal/00000000000000000002"))?.etag, etag);
+      assert.equal(((await stat(join(root, "wal", "00000000000000000002"))).mode & 0o777).toString(8), "600");
+      // Shared memory goes by reference.
+      const shared = new Uint8Array(new SharedArrayBuffer(16));
+      shared.set(Buffer.from("three"));
+      await store.putIfAbsent("wal/00000000000000000003", shared.subarray(0, 5));
+      assert.equal((await store.get("wal/00000000000000000003")).toString(), "three");
+      assert.equal(store.publishedOnThread, 2);
+      // A name that exists loses, and keeps its bytes.
+      await assert.rejects(store.putIfAbsent("wal/00000000000000000002", Buffer.from("again")), PreconditionFailedError);
+      assert.equal((await store.get("wal/00000000000000000002")).toString(), "two");
+      // A large body stays on the thread pool.
+      const big = Buffer.alloc(PUBLISH_MAX_BYTES + 1, 7);
+      await store.putIfAbsent("wal/00000000000000000004", big);
+      assert.equal(store.publishedOnThread, 2);
+      assert.ok((await store.get("wal/00000000000000000004")).equals(big));
+      assert.deepEqual((await readdir(join(root, ".tmp"))).filter((n) => n !== "locks"), []);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a publish sends a view's bytes only (moved), shared memory by reference", () => {
+    const big = Buffer.alloc(1 << 20, 1);
+    const sent = messageBody(big.subarray(100, 300));
+    assert.equal(sent.body.byteLength, 200);
+    assert.equal(sent.body.buffer.byteLength, 200, "not the megabyte under the view");
+    assert.deepEqual(sent.transfer, [sent.body.buffer]);
+    assert.equal(big[100], 1, "the caller's buffer is untouched");
+    const shared = new Uint8Array(new SharedArrayBuffer(64)).subarray(8, 16);
+    assert.deepEqual(messageBody(shared), { body: shared, transfer: [] });
   });
 
   it("temp files and locks never show in list and are cleaned up", async () => {
@@ -137,6 +184,7 @@ describe("LocalStore specifics", () => {
     assert.deepEqual(tmpEntries, []);
     assert.deepEqual(await readdir(join(root, ".tmp", "locks")), []);
     assert.deepEqual(await store.list(".t"), []);
+    await store.close();
   });
 
   it("objects are created 0600 and folders 0700: keys/dek is no one else's to read", async () => {
@@ -149,6 +197,7 @@ describe("LocalStore specifics", () => {
     const mode = async (p: string): Promise<string> => ((await stat(join(root, p))).mode & 0o777).toString(8);
     for (const f of ["keys/dek", "wal/00000001", "sst/a/b.sst"]) assert.equal(await mode(f), "600", f);
     for (const d of [".", "keys", "wal", "sst", "sst/a", ".tmp", ".tmp/locks"]) assert.equal(await mode(d), "700", d);
+    await store.close();
   });
 
   it("etags differ for rapid rewrites of identical bytes (no inode/mtime reuse collision)", async () => {
@@ -156,6 +205,7 @@ describe("LocalStore specifics", () => {
     const seen = new Set<string>();
     for (let i = 0; i < 50; i++) seen.add((await store.put("same", Buffer.from("same bytes"))).etag);
     assert.equal(seen.size, 50);
+    await store.close();
   });
 
   it("a lock left by a dead process is broken; one held by a live process is waited for", async () => {

@@ -93,15 +93,22 @@ export class CryptoWorkers {
     if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new RangeError(`crypto threads must be an integer from 1 to 64, got ${threads}`);
     this.threads = threads;
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(script, { name: `zerofs-crypto-${i}` });
-      // Idle workers must not keep the process alive; a worker with jobs does (ref'd below).
-      worker.unref();
+      const worker = new Worker(script, {
+        name: `zerofs-crypto-${i}`,
+        // Workers inherit the process's flags (profiling ones included), except in a process
+        // running code given with --eval (a test's child): its `--input-type` fails a worker's start.
+        execArgv: process.execArgv.some((a) => a.startsWith("--input-type")) ? [] : undefined,
+      });
       const slot: Slot = { worker, pending: new Map(), bytes: 0 };
       worker.on("message", (m: ResultMessage) => this.#onResult(slot, m));
       worker.on("error", (err: Error) => this.#fail(new Error(`crypto worker ${i} failed: ${err.message}`, { cause: err })));
       worker.on("exit", (code) => {
         if (!this.#closed) this.#fail(new Error(`crypto worker ${i} exited with code ${code}`));
       });
+      // Idle workers must not keep the process alive; a worker with jobs does (ref'd in #flush).
+      // After the listeners: adding a "message" listener refs the worker's port again (a
+      // worker that never got a batch kept the process alive).
+      worker.unref();
       this.#slots.push(slot);
     }
   }

@@ -10,8 +10,10 @@ import { dirname, join, resolve, sep } from "node:path";
 import { inspect } from "node:util";
 import { ObjectNotFoundError, ObjectStoreError, PreconditionFailedError, type StoreOp } from "./errors.ts";
 import { DIR_MODE, FILE_MODE } from "./file-modes.ts";
+import { etagOf, uniqueStampSeconds } from "./local-etag.ts";
 import { KeyLocks } from "./local-lock.ts";
 import { ReadHandleCache } from "./read-handles.ts";
+import { PUBLISH_MAX_BYTES, publishOnThread, type PublishReply } from "./local-publish.ts";
 import { handOffBuffer } from "./shared-buffer.ts";
 import { RESERVED_TOP_LEVEL, assertValidKey, assertValidPrefix, assertValidRange, compareKeys } from "./keys.ts";
 import type { ByteRange, ObjectMeta, ObjectStore, PutBody, PutResult } from "./object-store.ts";
@@ -27,28 +29,6 @@ export interface LocalStoreOptions {
    * process is not seen through a cached handle, hence the `immutable` predicate.
    */
   readHandles?: { maxOpen: number; immutable: (key: string) => boolean };
-}
-
-let lastStampUs = 0;
-/**
- * Wall-clock time in microseconds, strictly increasing within this process. Stamped on every
- * temp file as its mtime; see `etagOf` for why.
- */
-function uniqueStampSeconds(): number {
-  const nowUs = Math.floor((performance.timeOrigin + performance.now()) * 1000);
-  lastStampUs = Math.max(nowUs, lastStampUs + 1);
-  return lastStampUs / 1e6;
-}
-
-/**
- * etag = inode, mtime (ns) and size. A content hash would cost a full read on every head/list.
- * Every write creates a fresh inode, but the kernel reuses freed inode numbers and stamps mtime
- * from a coarse (jiffy) clock, so two quick writes could otherwise collide; we set mtime ourselves
- * at microsecond precision, and two writes that reuse one inode are sequential (the first file
- * must be gone first), so they cannot share a stamp unless the wall clock steps back.
- */
-function etagOf(st: BigIntStats): string {
-  return `${st.ino}-${st.mtimeNs}-${st.size}`;
 }
 
 function errCode(err: unknown): string | undefined {
@@ -68,6 +48,7 @@ export class LocalStore implements ObjectStore {
   readonly #immutable: (key: string) => boolean;
   #dirsReady: Promise<void> | undefined;
   #tmpCounter = 0;
+  #publishedOnThread = 0;
   /**
    * Folders this store has made sure exist (putIfAbsent): creating them again before every WAL
    * object was one more thread-pool round trip on the commit path. The store never removes
@@ -89,6 +70,11 @@ export class LocalStore implements ObjectStore {
     const rh = options.readHandles;
     this.#handles = rh && rh.maxOpen > 0 ? new ReadHandleCache(rh.maxOpen) : undefined;
     this.#immutable = rh?.immutable ?? (() => false);
+  }
+
+  /** Objects published by a publisher thread (local-publish.ts) so far (tests). */
+  get publishedOnThread(): number {
+    return this.#publishedOnThread;
   }
 
   /** Files kept open for ranged reads now (tests, metrics). */
@@ -162,6 +148,11 @@ export class LocalStore implements ObjectStore {
 
   async putIfAbsent(key: string, body: Uint8Array): Promise<PutResult> {
     const path = this.#path("putIfAbsent", key);
+    // A small object into a folder made before goes to a publisher thread (local-publish.ts).
+    if (body.length <= PUBLISH_MAX_BYTES && this.#knownDirs.has(dirname(path))) {
+      const published = await this.#putIfAbsentOnThread(key, path, body);
+      if (published) return published;
+    }
     const tmp = await this.#writeTemp("putIfAbsent", key, body);
     try {
       const dir = dirname(path);
@@ -311,7 +302,7 @@ export class LocalStore implements ObjectStore {
     } catch (err) {
       throw this.#error(op, key, err, `creating ${this.#tmpDir}`);
     }
-    const path = join(this.#tmpDir, `${process.pid}-${++this.#tmpCounter}-${randomBytes(6).toString("hex")}.tmp`);
+    const path = this.#tmpPath();
     try {
       const fh = await open(path, "wx", FILE_MODE);
       try {
@@ -329,6 +320,37 @@ export class LocalStore implements ObjectStore {
       await unlinkQuiet(path);
       throw this.#error(op, key, err, "writing temp file");
     }
+  }
+
+  /** putIfAbsent by a publisher thread; undefined if the folder has gone (the caller makes it again). */
+  async #putIfAbsentOnThread(key: string, path: string, body: Uint8Array): Promise<PutResult | undefined> {
+    const dir = dirname(path);
+    let r: PublishReply;
+    try {
+      await this.#ensureDirs();
+      r = await publishOnThread({ tmp: this.#tmpPath(), path, dir, mode: FILE_MODE, stamp: uniqueStampSeconds(), body });
+    } catch (err) {
+      throw this.#error("putIfAbsent", key, err, "publisher thread");
+    }
+    // Past the write, the name may hold a new file: a kept handle must not serve the old one.
+    if (r.step !== "write") this.#handles?.invalidate(key);
+    if (r.step === undefined) {
+      this.#publishedOnThread++;
+      return { etag: r.etag };
+    }
+    const cause = Object.assign(new Error(r.message), { code: r.code });
+    if (r.step === "link" && r.code === "EEXIST") throw new PreconditionFailedError(this.description, "putIfAbsent", key, { cause });
+    if (r.step === "link" && r.code === "ENOENT") {
+      // The folder went away after we made it.
+      this.#knownDirs.delete(dir);
+      this.#forgetDirHandle(dir);
+      return undefined;
+    }
+    throw this.#error("putIfAbsent", key, cause, r.step === "write" ? "writing temp file" : r.step === "link" ? "publishing (link)" : `fsync of folder ${dir}`);
+  }
+
+  #tmpPath(): string {
+    return join(this.#tmpDir, `${process.pid}-${++this.#tmpCounter}-${randomBytes(6).toString("hex")}.tmp`);
   }
 
   async #mkdirFor(op: StoreOp, key: string, path: string): Promise<void> {
