@@ -40,6 +40,12 @@ test("copyInto: equal to set() for every alignment, length and kind of memory (N
   const dst = handOffBuffer(src.length, src.byteOffset);
   copyInto(dst, 0, src);
   assert.ok(dst.equals(src));
+  // The staged path: not equally aligned, longer than the 64 KiB staging buffer, every phase.
+  for (let shift = 1; shift < 8; shift++) {
+    const misaligned = handOffBuffer(src.length, src.byteOffset + shift);
+    copyInto(misaligned, 0, src);
+    assert.ok(misaligned.equals(src), `source and destination ${shift} bytes apart`);
+  }
 });
 
 test("copyInto: refuses a copy beyond the destination", () => {
