@@ -156,6 +156,24 @@ describe("LocalStore specifics", () => {
     }
   });
 
+  it("a publisher thread's failure is an ObjectStoreError naming the step, and publishes nothing", async () => {
+    const root = join(await freshDir(), "root");
+    const store = new LocalStore(root);
+    try {
+      await store.putIfAbsent("wal/00000000000000000001", Buffer.from("one"));
+      // The temp folder gone behind the store's back: the thread cannot write the temp file.
+      await rm(join(root, ".tmp"), { recursive: true });
+      await assert.rejects(store.putIfAbsent("wal/00000000000000000002", Buffer.from("two")), (err: unknown) => {
+        assert.ok(err instanceof ObjectStoreError, String(err));
+        assert.match(err.message, /putIfAbsent "wal\/00000000000000000002".*writing temp file.*ENOENT/);
+        return true;
+      });
+      assert.deepEqual(await readdir(join(root, "wal")), ["00000000000000000001"]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("a publish sends a view's bytes only (moved), shared memory by reference", () => {
     const big = Buffer.alloc(1 << 20, 1);
     const sent = messageBody(big.subarray(100, 300));

@@ -28,6 +28,14 @@ function unlinkQuiet(path: string): void {
   }
 }
 
+function closeQuiet(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // The write failed already; that error is the one to report.
+  }
+}
+
 function publish(r: PublishRequest): PublishReply {
   let fd: number;
   try {
@@ -43,11 +51,16 @@ function publish(r: PublishRequest): PublishReply {
     fsyncSync(fd);
     etag = etagOf(fstatSync(fd, { bigint: true }));
   } catch (err) {
-    closeSync(fd);
+    closeQuiet(fd);
     unlinkQuiet(r.tmp);
     return fail(r.id, "write", err);
   }
-  closeSync(fd);
+  try {
+    closeSync(fd);
+  } catch (err) {
+    unlinkQuiet(r.tmp);
+    return fail(r.id, "write", err);
+  }
   try {
     // Fails with EEXIST if the name exists: the check and the publish are one atomic step.
     linkSync(r.tmp, r.path);
@@ -70,4 +83,13 @@ function publish(r: PublishRequest): PublishReply {
   return { id: r.id, etag };
 }
 
-port.on("message", (r: PublishRequest) => port.postMessage(publish(r)));
+port.on("message", (r: PublishRequest) => {
+  let reply: PublishReply;
+  try {
+    reply = publish(r);
+  } catch (err) {
+    // Nothing should get here (every step reports its own failure); the thread lives on.
+    reply = fail(r.id, "write", err);
+  }
+  port.postMessage(reply);
+});
