@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtemp, readdir, rm, stat, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +10,7 @@ import { ObjectStoreError, PreconditionFailedError } from "../src/store/errors.t
 import { openStore } from "../src/store/index.ts";
 import { messageBody, PUBLISH_MAX_BYTES } from "../src/store/local-publish.ts";
 import { LocalStore } from "../src/store/local-store.ts";
+import { runNode } from "../../test/support/run-node.ts";
 import { storeConformance } from "./store-conformance.ts";
 
 const dirs: string[] = [];
@@ -21,6 +22,17 @@ async function freshDir(): Promise<string> {
 after(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
+
+/** Runs `fn` with a LocalStore on a fresh folder, closing the store afterwards. */
+async function withStore(fn: (store: LocalStore, root: string) => Promise<void>): Promise<void> {
+  const root = join(await freshDir(), "root");
+  const store = new LocalStore(root);
+  try {
+    await fn(store, root);
+  } finally {
+    await store.close();
+  }
+}
 
 storeConformance("LocalStore", async () => {
   const dir = await freshDir();
@@ -34,13 +46,15 @@ storeConformance("LocalStore with cached read handles", async () => {
   return { store: new LocalStore(join(dir, "root"), { readHandles: { maxOpen: 2, immutable: () => true } }), cleanup: () => rm(dir, { recursive: true, force: true }) };
 });
 
+/** A child that has not exited by then is killed and fails its test (rather than hanging the suite). */
+const CHILD_TIMEOUT_MS = 60_000;
 const LOCAL_STORE_URL = pathToFileURL(join(import.meta.dirname, "../src/store/local-store.ts")).href;
 
 /**
  * Runs `body` (an async function body with `store`, `id` and `startAt` in scope) in a separate
  * Node process, started so that all children begin at `startAt`; resolves to its JSON output.
  */
-function runChild(root: string, id: number, startAt: number, body: string): Promise<unknown> {
+async function runChild(root: string, id: number, startAt: number, body: string): Promise<unknown> {
   const code = `
     import { LocalStore } from ${JSON.stringify(LOCAL_STORE_URL)};
     const store = new LocalStore(${JSON.stringify(root)});
@@ -49,18 +63,9 @@ function runChild(root: string, id: number, startAt: number, body: string): Prom
     const out = await (async () => { ${body} })();
     process.stdout.write(JSON.stringify(out));
   `;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      if (code !== 0) reject(new Error(`child ${id} exited ${code}: ${stderr}`));
-      else resolve(JSON.parse(stdout));
-    });
-  });
+  const { stdout, stderr, code: exit } = await runNode(["--input-type=module", "-e", code], CHILD_TIMEOUT_MS);
+  if (exit !== 0) throw new Error(`child ${id} exited ${exit ?? `(killed: still running after ${CHILD_TIMEOUT_MS} ms)`}: ${stderr}`);
+  return JSON.parse(stdout);
 }
 
 describe("LocalStore specifics", () => {
@@ -107,9 +112,7 @@ describe("LocalStore specifics", () => {
   it("putIfAbsent into a folder removed behind the store's back makes the folder again", async () => {
     // The store remembers the folders it made (and keeps them open for fsync): a folder that
     // vanished must not turn into a failed or undurable publish.
-    const root = join(await freshDir(), "root");
-    const store = new LocalStore(root);
-    try {
+    await withStore(async (store, root) => {
       await store.putIfAbsent("wal/00000000000000000001", Buffer.from("one"));
       await rm(join(root, "wal"), { recursive: true });
       // The publisher thread finds the folder gone; the event loop's path makes it again.
@@ -118,15 +121,11 @@ describe("LocalStore specifics", () => {
       assert.equal((await store.get("wal/00000000000000000002")).toString(), "two");
       await assert.rejects(store.putIfAbsent("wal/00000000000000000002", Buffer.from("again")), PreconditionFailedError);
       assert.deepEqual((await readdir(join(root, "wal"))).sort(), ["00000000000000000002"]);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it("small create-once objects go to a publisher thread: the same bytes, etag, mode and conflicts as the thread-pool path", async () => {
-    const root = join(await freshDir(), "root");
-    const store = new LocalStore(root);
-    try {
+    await withStore(async (store, root) => {
       // The folder's first object makes the folder on the event loop's path.
       await store.putIfAbsent("wal/00000000000000000001", Buffer.from("one"));
       assert.equal(store.publishedOnThread, 0);
@@ -151,15 +150,11 @@ describe("LocalStore specifics", () => {
       assert.equal(store.publishedOnThread, 2);
       assert.ok((await store.get("wal/00000000000000000004")).equals(big));
       assert.deepEqual((await readdir(join(root, ".tmp"))).filter((n) => n !== "locks"), []);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it("a publisher thread's failure is an ObjectStoreError naming the step, and publishes nothing", async () => {
-    const root = join(await freshDir(), "root");
-    const store = new LocalStore(root);
-    try {
+    await withStore(async (store, root) => {
       await store.putIfAbsent("wal/00000000000000000001", Buffer.from("one"));
       // The temp folder gone behind the store's back: the thread cannot write the temp file.
       await rm(join(root, ".tmp"), { recursive: true });
@@ -169,9 +164,7 @@ describe("LocalStore specifics", () => {
         return true;
       });
       assert.deepEqual(await readdir(join(root, "wal")), ["00000000000000000001"]);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it("a publish sends a view's bytes only (moved), shared memory by reference", () => {
@@ -186,44 +179,42 @@ describe("LocalStore specifics", () => {
   });
 
   it("temp files and locks never show in list and are cleaned up", async () => {
-    const root = join(await freshDir(), "root");
-    const store = new LocalStore(root);
-    await Promise.all(Array.from({ length: 20 }, (_, i) => store.put(`k/${i % 3}`, Buffer.from(`v${i}`))));
-    const { etag } = await store.put("x", Buffer.from("1"));
-    await store.putIfMatch("x", Buffer.from("2"), etag);
-    await assert.rejects(store.putIfAbsent("x", Buffer.from("3")), PreconditionFailedError);
-    await assert.rejects(store.putIfMatch("x", Buffer.from("3"), etag), PreconditionFailedError);
-    await store.delete("x");
-    assert.deepEqual(
-      (await store.list("")).map((m) => m.key),
-      ["k/0", "k/1", "k/2"],
-    );
-    const tmpEntries = (await readdir(join(root, ".tmp"))).filter((n) => n !== "locks");
-    assert.deepEqual(tmpEntries, []);
-    assert.deepEqual(await readdir(join(root, ".tmp", "locks")), []);
-    assert.deepEqual(await store.list(".t"), []);
-    await store.close();
+    await withStore(async (store, root) => {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => store.put(`k/${i % 3}`, Buffer.from(`v${i}`))));
+      const { etag } = await store.put("x", Buffer.from("1"));
+      await store.putIfMatch("x", Buffer.from("2"), etag);
+      await assert.rejects(store.putIfAbsent("x", Buffer.from("3")), PreconditionFailedError);
+      await assert.rejects(store.putIfMatch("x", Buffer.from("3"), etag), PreconditionFailedError);
+      await store.delete("x");
+      assert.deepEqual(
+        (await store.list("")).map((m) => m.key),
+        ["k/0", "k/1", "k/2"],
+      );
+      const tmpEntries = (await readdir(join(root, ".tmp"))).filter((n) => n !== "locks");
+      assert.deepEqual(tmpEntries, []);
+      assert.deepEqual(await readdir(join(root, ".tmp", "locks")), []);
+      assert.deepEqual(await store.list(".t"), []);
+    });
   });
 
   it("objects are created 0600 and folders 0700: keys/dek is no one else's to read", async () => {
-    const root = join(await freshDir(), "root");
-    const store = new LocalStore(root);
-    await store.putIfAbsent("keys/dek", Buffer.from("wrapped key"));
-    const { etag } = await store.put("wal/00000001", Buffer.from("w"));
-    await store.putIfMatch("wal/00000001", Buffer.from("w2"), etag);
-    await store.put("sst/a/b.sst", Buffer.from("s"));
-    const mode = async (p: string): Promise<string> => ((await stat(join(root, p))).mode & 0o777).toString(8);
-    for (const f of ["keys/dek", "wal/00000001", "sst/a/b.sst"]) assert.equal(await mode(f), "600", f);
-    for (const d of [".", "keys", "wal", "sst", "sst/a", ".tmp", ".tmp/locks"]) assert.equal(await mode(d), "700", d);
-    await store.close();
+    await withStore(async (store, root) => {
+      await store.putIfAbsent("keys/dek", Buffer.from("wrapped key"));
+      const { etag } = await store.put("wal/00000001", Buffer.from("w"));
+      await store.putIfMatch("wal/00000001", Buffer.from("w2"), etag);
+      await store.put("sst/a/b.sst", Buffer.from("s"));
+      const mode = async (p: string): Promise<string> => ((await stat(join(root, p))).mode & 0o777).toString(8);
+      for (const f of ["keys/dek", "wal/00000001", "sst/a/b.sst"]) assert.equal(await mode(f), "600", f);
+      for (const d of [".", "keys", "wal", "sst", "sst/a", ".tmp", ".tmp/locks"]) assert.equal(await mode(d), "700", d);
+    });
   });
 
   it("etags differ for rapid rewrites of identical bytes (no inode/mtime reuse collision)", async () => {
-    const store = new LocalStore(join(await freshDir(), "root"));
-    const seen = new Set<string>();
-    for (let i = 0; i < 50; i++) seen.add((await store.put("same", Buffer.from("same bytes"))).etag);
-    assert.equal(seen.size, 50);
-    await store.close();
+    await withStore(async (store) => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 50; i++) seen.add((await store.put("same", Buffer.from("same bytes"))).etag);
+      assert.equal(seen.size, 50);
+    });
   });
 
   it("a lock left by a dead process is broken; one held by a live process is waited for", async () => {

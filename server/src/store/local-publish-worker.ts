@@ -7,7 +7,7 @@
 import { closeSync, fstatSync, fsyncSync, futimesSync, linkSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import { etagOf } from "./local-etag.ts";
-import type { PublishReply, PublishRequest } from "./local-publish.ts";
+import type { PublishReply, PublishRequest, PublishStep } from "./local-publish.ts";
 
 const port = parentPort;
 if (!port) throw new Error("local-publish-worker.ts runs only as a worker thread");
@@ -16,7 +16,7 @@ function errCode(err: unknown): string {
   return (err as NodeJS.ErrnoException | null)?.code ?? "EIO";
 }
 
-function fail(id: number, step: "write" | "link" | "fsyncDir", err: unknown): PublishReply {
+function fail(id: number, step: PublishStep, err: unknown): PublishReply {
   return { id, step, code: errCode(err), message: err instanceof Error ? err.message : String(err) };
 }
 

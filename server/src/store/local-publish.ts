@@ -34,9 +34,10 @@ export interface PublishRequest {
   body: Uint8Array;
 }
 
-export type PublishReply =
-  | { id: number; etag: string; step?: undefined }
-  | { id: number; step: "write" | "link" | "fsyncDir"; code: string; message: string };
+/** The step of a publish that failed: writing the temp file, linking it, or syncing the folder. */
+export type PublishStep = "write" | "link" | "fsyncDir";
+
+export type PublishReply = { id: number; etag: string; step?: undefined } | { id: number; step: PublishStep; code: string; message: string };
 
 interface Slot {
   worker: Worker;

@@ -327,7 +327,8 @@ export class LocalStore implements ObjectStore {
     const dir = dirname(path);
     let r: PublishReply;
     try {
-      await this.#ensureDirs();
+      // No #ensureDirs here: a folder is known only after a publish through #writeTemp, which
+      // made the temp folder already.
       r = await publishOnThread({ tmp: this.#tmpPath(), path, dir, mode: FILE_MODE, stamp: uniqueStampSeconds(), body });
     } catch (err) {
       throw this.#error("putIfAbsent", key, err, "publisher thread");
