@@ -11,6 +11,7 @@ import { adminApi } from "./admin/admin-api.ts";
 import { ClaimDirectories, FileType, isFsError, ROOT, ZeroFs, type Attrs } from "./fs/index.ts";
 import { FencedError, FlushIncompleteError, type Unflushed } from "./lsm/errors.ts";
 import { openDatabase, type OpenDatabase } from "./lsm/open-database.ts";
+import { callLabels } from "./nfs/call-labels.ts";
 import { mountProgram } from "./nfs/mount.ts";
 import { nfs3Program } from "./nfs/nfs3-dispatch.ts";
 import { portmapProgram } from "./nfs/portmap.ts";
@@ -60,9 +61,6 @@ export class ShutdownIncompleteError extends Error {
     this.unflushed = unflushed;
   }
 }
-
-const PROGRAM_NAMES: Record<number, string> = { 100000: "portmap", 100003: "nfs", 100005: "mount" };
-const NFS_PROCS = ["NULL", "GETATTR", "SETATTR", "LOOKUP", "ACCESS", "READLINK", "READ", "WRITE", "CREATE", "MKDIR", "SYMLINK", "MKNOD", "REMOVE", "RMDIR", "RENAME", "LINK", "READDIR", "READDIRPLUS", "FSSTAT", "FSINFO", "PATHCONF", "COMMIT"];
 
 export function storeOptions(config: Config): OpenStoreOptions {
   return {
@@ -177,8 +175,7 @@ export async function startServer(config: Config, log: Logger, dbOptions: Partia
           else if (event === "close") metrics.connectionsClosed.inc({ reason: reason ?? "peer" });
         },
         onCall: (ev) => {
-          const program = PROGRAM_NAMES[ev.prog] ?? "other";
-          const procedure = program === "nfs" ? (NFS_PROCS[ev.proc] ?? "other") : program === "other" ? "other" : String(ev.proc);
+          const { program, procedure } = callLabels(ev.prog, ev.proc);
           metrics.rpcRequests.inc({ program, procedure, status: ev.outcome });
           metrics.rpcDuration.observe({ program, procedure }, ev.durationMs / 1000);
         },

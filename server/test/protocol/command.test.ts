@@ -65,8 +65,14 @@ describe("the zerofs command", () => {
       const f = (await c.ok(P.CREATE, { where: { dir: root, name: Buffer.from("m") }, how: { mode: CreateMode.GUARDED, attributes: sattr() } })).obj!;
       await c.ok(P.WRITE, { file: f, offset: 0n, count: 20_000, stable: StableHow.FILE_SYNC, data: Buffer.alloc(20_000, 7) });
       c.close();
+      // Procedure numbers a client makes up share one label set: no series per number.
+      const raw = await RpcClient.connect(s.nfsPort);
+      for (const proc of [6, 77, 4242, 2 ** 32 - 1]) await raw.call(MOUNT_PROGRAM, 3, proc);
+      await raw.close();
       const metrics = await (await fetch(`${base}/metrics`)).text();
       assert.match(metrics, /zerofs_rpc_requests_total\{program="nfs",procedure="GETATTR",status="success"\} 1/);
+      assert.match(metrics, /zerofs_rpc_requests_total\{program="mount",procedure="other",status="proc_unavail"\} 4/);
+      assert.doesNotMatch(metrics, /procedure="(6|77|4242|4294967295)"/);
       assert.match(metrics, /zerofs_segments_written_total [1-9]/, "file data went to a segment");
       assert.match(metrics, /zerofs_segment_written_bytes_total [1-9]\d*/);
       assert.match(metrics, /zerofs_memory_cache_used_bytes\{cache="extent"\} 20000/);
