@@ -3,15 +3,12 @@ import { test } from "node:test";
 import { copyInto, handOffBuffer, releaseNow, SHARED_BUFFER_MIN_BYTES } from "../src/store/shared-buffer.ts";
 import { Rng } from "../../test/support/random.ts";
 
-test("handOffBuffer: shared memory from the threshold on, placed at the requested phase", () => {
+test("handOffBuffer: shared memory from the threshold on", () => {
   assert.ok(!(handOffBuffer(SHARED_BUFFER_MIN_BYTES - 1).buffer instanceof SharedArrayBuffer));
-  for (let phase = 0; phase < 20; phase++) {
-    const b = handOffBuffer(SHARED_BUFFER_MIN_BYTES, phase);
-    assert.ok(b.buffer instanceof SharedArrayBuffer);
-    assert.equal(b.length, SHARED_BUFFER_MIN_BYTES);
-    assert.equal(b.byteOffset % 8, phase % 8);
-    assert.equal(b.byteOffset + b.length, b.buffer.byteLength, "no bytes wasted beyond the phase");
-  }
+  const b = handOffBuffer(SHARED_BUFFER_MIN_BYTES);
+  assert.ok(b.buffer instanceof SharedArrayBuffer);
+  assert.equal(b.length, SHARED_BUFFER_MIN_BYTES);
+  assert.equal(b.buffer.byteLength, SHARED_BUFFER_MIN_BYTES);
 });
 
 test("copyInto: equal to set() for every alignment, length and kind of memory (NaN bit patterns included)", () => {
@@ -33,18 +30,20 @@ test("copyInto: equal to set() for every alignment, length and kind of memory (N
     copyInto(dst, at, src);
     assert.ok(dst.equals(expected), `round ${round}: ${n} bytes from offset ${src.byteOffset} to ${dst.byteOffset}+${at}`);
   }
-  // The word path proper: equally aligned, long, into shared memory.
+  // Long copies into shared memory at every relative alignment, from a Buffer, a plain
+  // Uint8Array and shared memory (the native path), and into the middle of the destination.
   const src = Buffer.from(new ArrayBuffer(70_003)).subarray(3);
   src.set(rng.bytes(src.length));
   for (let i = 5; i + 8 <= src.length; i += 97) src.set(nans[i % nans.length]!, i);
-  const dst = handOffBuffer(src.length, src.byteOffset);
-  copyInto(dst, 0, src);
-  assert.ok(dst.equals(src));
-  // The staged path: not equally aligned, longer than the 64 KiB staging buffer, every phase.
-  for (let shift = 1; shift < 8; shift++) {
-    const misaligned = handOffBuffer(src.length, src.byteOffset + shift);
-    copyInto(misaligned, 0, src);
-    assert.ok(misaligned.equals(src), `source and destination ${shift} bytes apart`);
+  const sharedSrc = Buffer.from(new SharedArrayBuffer(src.length + 5), 5);
+  sharedSrc.set(src);
+  for (const from of [src, new Uint8Array(src.buffer, src.byteOffset, src.length), sharedSrc]) {
+    for (let shift = 0; shift < 8; shift++) {
+      const dst = Buffer.from(new SharedArrayBuffer(src.length + 64), shift);
+      copyInto(dst, 7, from);
+      assert.ok(dst.subarray(7, 7 + src.length).equals(src), `destination shifted by ${shift}`);
+      assert.ok(dst.subarray(0, 7).every((b) => b === 0) && dst.subarray(7 + src.length).every((b) => b === 0), "nothing written outside the range");
+    }
   }
 });
 

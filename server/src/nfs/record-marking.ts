@@ -164,18 +164,18 @@ export class RecordDecoder {
       const cap = Math.min(this.maxRecordBytes, Math.max(needed, (this.acc?.length ?? needed) * 2));
       const grown = handOffBuffer(cap);
       if (this.acc !== null) {
-        this.acc.copy(grown, 0, 0, this.recordBytes);
+        copyInto(grown, 0, this.acc.subarray(0, this.recordBytes));
       } else {
         let at = 0;
         for (const p of this.pieces) {
-          p.copy(grown, at);
+          copyInto(grown, at, p);
           at += p.length;
         }
         this.pieces = [];
       }
       this.acc = grown;
     }
-    piece.copy(this.acc, this.recordBytes);
+    copyInto(this.acc, this.recordBytes, piece);
     this.recordBytes = needed;
   }
 
@@ -184,9 +184,7 @@ export class RecordDecoder {
     if (this.acc !== null) rec = this.acc.subarray(0, this.recordBytes);
     else if (this.pieces.length === 1 && this.pieces[0] !== undefined) rec = this.pieces[0];
     else {
-      // Placed at the first piece's alignment, so the socket chunks after it (8-aligned) copy
-      // as words (see copyInto).
-      rec = handOffBuffer(this.recordBytes, this.pieces[0]?.byteOffset ?? 0);
+      rec = handOffBuffer(this.recordBytes);
       let at = 0;
       for (const p of this.pieces) {
         copyInto(rec, at, p);

@@ -353,14 +353,11 @@ export async function readBody(body: AsyncIterable<Uint8Array>, contentLength: n
     return Buffer.concat(chunks);
   }
   // Mostly runs of sealed frames, opened next by the crypto workers: see shared-buffer.ts.
-  // Allocated at the first chunk, placed at its alignment: Node's HTTP parser hands the body on
-  // in buffers of its own (offset 0), so the chunks after it copy as words while the lengths
-  // before them keep the 8-byte phase (versitygw's: 64,910 + 33,394, then 65,536 each).
   let buf: Buffer | undefined;
   let at = 0;
   for await (const c of body) {
     if (at + c.length > contentLength) throw new Error(`GET ${key}: the body is longer than its Content-Length of ${contentLength} bytes`);
-    buf ??= handOffBuffer(contentLength, c.byteOffset);
+    buf ??= handOffBuffer(contentLength);
     copyInto(buf, at, c);
     at += c.length;
     // Nothing reads the parser's buffer after this: freed now (on a cold 1 GiB read from

@@ -5,77 +5,44 @@
  * records joined from socket chunks (a WRITE's data), ranged reads of local objects and disk
  * cache parts, and S3 GET bodies (runs of sealed frames).
  *
- * Shared memory is zero-filled (cheaper than the copy it saves). Copying into it from JavaScript
- * is slower than a plain copy: V8 copies into shared memory element by element (relaxed atomic
- * stores), so byte arrays copy at ~1.5 GB/s here where a plain copy runs at ~7. Copied as 8-byte
- * elements it runs at ~5 GB/s, which needs source and destination equally aligned: `copyInto`
- * does that (staging a source that is not), and `handOffBuffer`'s `phase` places a buffer so that
- * the pieces copied into it line up (socket chunks start 8-aligned, so a record or body placed at
- * the phase of its first piece lines up with all the others: 1 GiB of WRITE records, 1.2 s ->
- * ~0.3 s of event loop).
+ * Shared memory is zero-filled (cheaper than the copy it saves). Copying into it must not go
+ * through V8: `TypedArray.prototype.set` (and Buffer#copy of a whole source, which calls it)
+ * copies into shared memory element by element with relaxed atomic stores, ~1.6–2 GB/s for
+ * bytes here and ~5–8 for an 8-byte-aligned copy as float64 elements, against 12–20 GB/s for a
+ * plain memmove. `copyInto` gets the memmove.
  * Below the threshold the batch copy is cheap and a pooled buffer is cheaper than a
  * SharedArrayBuffer.
  */
 export const SHARED_BUFFER_MIN_BYTES = 16 * 1024;
 
-/** Below this, aligning a copy costs more than it saves. */
-const WORD_COPY_MIN_BYTES = 256;
+/** Below this, V8's own copy is as quick as the native call. */
+const NATIVE_COPY_MIN_BYTES = 256;
 
-/**
- * `n` bytes: shared memory from SHARED_BUFFER_MIN_BYTES on, else uninitialized ordinary memory.
- * A shared buffer starts at an offset ≡ `phase` (mod 8) in its SharedArrayBuffer: pass the
- * `byteOffset` of the first piece that will be copied to its start (see copyInto).
- */
-export function handOffBuffer(n: number, phase = 0): Buffer {
+/** `n` bytes: shared memory from SHARED_BUFFER_MIN_BYTES on, else uninitialized ordinary memory. */
+export function handOffBuffer(n: number): Buffer {
   if (n < SHARED_BUFFER_MIN_BYTES) return Buffer.allocUnsafe(n);
-  const p = phase & 7;
-  return Buffer.from(new SharedArrayBuffer(n + p), p, n);
+  return Buffer.from(new SharedArrayBuffer(n));
 }
 
-/** Staging size for copies whose source and destination are not equally aligned. */
-const STAGE_BYTES = 64 * 1024;
-let stage: Uint8Array | undefined;
-
 /**
- * `dst.set(src, at)`, but into shared memory 8 bytes at a time (TypedArray.prototype.set between
- * arrays of one type copies bits exactly, NaN patterns included). A source not aligned like its
- * destination (S3 bodies arrive in chunks of odd lengths: 64,910 + 33,394 + …) is first copied,
- * 64 KiB at a time, to a staging buffer at the destination's alignment: two copies at ~6 GB/s
- * beat one byte-wise copy at ~1.3–2 (on a cold 1 GiB read from versitygw, ~1 s of event loop).
+ * `dst.set(src, at)`, at memmove speed into shared memory. Node's Buffer#copy hands a copy of
+ * part of its source to its native copy (memmove) and only a whole-source copy to
+ * TypedArray.prototype.set, so all but the last byte go natively and the last one on its own.
+ * (Were Node ever to route partial copies through V8 too, this stays correct, only slower.)
+ * 1 GiB of WRITE records assembled from socket chunks: 0.26 s of event loop in the
+ * 8-byte-element copy this replaces, whose source also had to be aligned like its destination
+ * (S3 bodies, in chunks of odd lengths, went through a staging buffer first).
  */
 export function copyInto(dst: Uint8Array, at: number, src: Uint8Array): void {
   const n = src.length;
   if (at < 0 || at + n > dst.length) throw new RangeError(`copying ${n} bytes to offset ${at} of a ${dst.length}-byte buffer`);
-  if (n < WORD_COPY_MIN_BYTES || !(dst.buffer instanceof SharedArrayBuffer)) {
+  if (n < NATIVE_COPY_MIN_BYTES || !(dst.buffer instanceof SharedArrayBuffer)) {
     dst.set(src, at);
     return;
   }
-  const d = dst.byteOffset + at;
-  if (((d - src.byteOffset) & 7) === 0) {
-    copyWords(dst, at, src);
-    return;
-  }
-  stage ??= new Uint8Array(STAGE_BYTES + 8);
-  const phase = d & 7;
-  for (let done = 0; done < n; done += STAGE_BYTES) {
-    const piece = src.subarray(done, Math.min(n, done + STAGE_BYTES));
-    const staged = stage.subarray(phase, phase + piece.length);
-    staged.set(piece);
-    copyWords(dst, at + done, staged);
-  }
-}
-
-/** copyInto for a source aligned like its destination. */
-function copyWords(dst: Uint8Array, at: number, src: Uint8Array): void {
-  const n = src.length;
-  const d = dst.byteOffset + at;
-  const s = src.byteOffset;
-  const head = (8 - (s & 7)) & 7;
-  const words = (n - head) >>> 3;
-  if (head > 0) dst.set(src.subarray(0, head), at);
-  new Float64Array(dst.buffer, d + head, words).set(new Float64Array(src.buffer, s + head, words));
-  const done = head + words * 8;
-  if (done < n) dst.set(src.subarray(done), at + done);
+  const from = Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, n);
+  from.copy(dst, at, 0, n - 1);
+  dst[at + n - 1] = from[n - 1]!;
 }
 
 /**
