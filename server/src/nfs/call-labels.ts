@@ -1,9 +1,10 @@
 /**
  * Metric labels of an RPC call. Program and procedure numbers come from the caller, so only the
- * programs and procedures this server implements get a label of their own; any other number is
- * "other". Otherwise a client walking through procedure numbers would mint a new label set per
- * call, each a counter plus a latency histogram (~20 series) kept for the life of the process:
- * memory and /metrics size without bound.
+ * programs this server serves and the procedures their protocols define get a label of their
+ * own (one the server does not implement, such as PORTMAP's CALLIT, is counted with status
+ * proc_unavail); any other number is "other". Otherwise a client walking through procedure
+ * numbers would mint a new label set per call, each a counter plus a latency histogram (~20
+ * series) kept for the life of the process: memory and /metrics size without bound.
  */
 import { MOUNT_PROGRAM, MountProc } from "./mount.ts";
 import { NFS_PROGRAM, Nfs3Proc } from "./nfs3-types.ts";
@@ -14,7 +15,7 @@ export interface CallLabels {
   procedure: string;
 }
 
-export const OTHER = "other";
+const OTHER = "other";
 
 /** Label objects made once per known (program, procedure): the hot path allocates none. */
 function labelsOf(program: string, procs: Record<string, number>): CallLabels[] {
@@ -36,5 +37,6 @@ const UNKNOWN_PROGRAM: CallLabels = { program: OTHER, procedure: OTHER };
 export function callLabels(prog: number, proc: number): Readonly<CallLabels> {
   const p = PROGRAMS.get(prog);
   if (p === undefined) return UNKNOWN_PROGRAM;
-  return (Number.isInteger(proc) ? p.known[proc] : undefined) ?? p.other;
+  // Any number that is not an index of `known` (negative, fractional, too large) is undefined there.
+  return p.known[proc] ?? p.other;
 }
